@@ -1,0 +1,188 @@
+/**
+ * The cookie store: Django's `signed_cookies` engine. The session data lives in the cookie
+ * itself, signed (HMAC-SHA256) with the expiry, creation and last-activity times inside the
+ * signature, and deflate-compressed when that makes it smaller.
+ *
+ * What this means (the README says it too):
+ * - The client can read the data (it is signed, not encrypted): keep secrets out of it.
+ * - There is no server state, so `flush()` and `cycleKey()` cannot revoke a copy of an older
+ *   cookie: a stolen cookie stays valid until its own signed expiry. Use a server-side store
+ *   when logout must be final.
+ * - Concurrent requests are last-writer-wins: each response carries the whole session.
+ * - A cookie over 4096 bytes makes `commit` throw `SessionError("COOKIE_TOO_LARGE")` instead
+ *   of sending a cookie the browser would silently drop.
+ * - A tampered, truncated, expired or foreign cookie gives an empty session and is deleted
+ *   (Django re-issues a signed empty cookie instead; deleting it is what a user expects).
+ *
+ * Format: `<payload>.<meta>.<signature>`, three base64url segments. `payload` is the serialized
+ * data (deflate-raw compressed when flagged), `meta` a small JSON array
+ * `[version, flags, issued, created, active, expires, expiry?]`, and the signature the HMAC of
+ * `payload.meta` under a key derived for `cookie-store/<cookie name>`.
+ *
+ * @module
+ */
+import { decodeBase64Url, encodeBase64Url } from "./_base64.ts";
+import type { Signer } from "./signing.ts";
+import type { SessionRecord } from "./types.ts";
+
+/** Options of `cookieStore()`. */
+export interface CookieStoreOptions {
+  /**
+   * Compress payloads of at least this many bytes with deflate-raw, keeping the result only when
+   * smaller; `false` never compresses.
+   * @default 512
+   */
+  compress?: number | false;
+  /**
+   * How far in the future an issued-at time may lie before the cookie is refused (clock skew
+   * between servers), in seconds.
+   * @default 60
+   */
+  clockSkew?: number;
+}
+
+/** The value `cookieStore()` returns; `createSessions` recognises it once, at construction. */
+export interface CookieStore {
+  readonly kind: "cookie";
+  readonly compress: number | false;
+  readonly clockSkew: number;
+}
+
+/**
+ * Keep the whole session in a signed cookie (Django's `signed_cookies`).
+ *
+ * @example
+ * ```ts
+ * import { createSessions, cookieStore } from "@satchel/session";
+ * const sessions = createSessions({ secret: "a-secret-of-at-least-32-characters!", store: cookieStore() });
+ * const response = await sessions.handle(new Request("https://example.com/"), (_req, session) => {
+ *   session.set("theme", "dark");
+ *   return new Response("ok");
+ * });
+ * if (!response.headers.getSetCookie()[0]?.startsWith("sessionid=")) throw new Error("no cookie");
+ * ```
+ */
+export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
+  const compress = options.compress ?? 512;
+  const clockSkew = options.clockSkew ?? 60;
+  if (compress !== false && !(Number.isInteger(compress) && compress >= 0)) {
+    throw new RangeError(`Cannot create cookie store: compress must be false or a whole number of bytes >= 0, received ${compress}`);
+  }
+  if (!(Number.isFinite(clockSkew) && clockSkew >= 0)) {
+    throw new RangeError(`Cannot create cookie store: clockSkew must be a number of seconds >= 0, received ${clockSkew}`);
+  }
+  return Object.freeze({ kind: "cookie", compress, clockSkew });
+}
+
+const FORMAT = 1;
+const COMPRESSED = 1;
+/** Decompressed payloads larger than this are refused (a cookie is at most 4 KiB). */
+const MAX_INFLATED = 256 * 1024;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A decoded cookie: the record and which secret verified it (0 = current). */
+export interface DecodedCookie {
+  record: SessionRecord;
+  keyIndex: number;
+}
+
+/** Encodes and decodes session cookies for one `createSessions()`. */
+export class CookieCodec {
+  #signer: Signer;
+  #store: CookieStore;
+  constructor(signer: Signer, store: CookieStore) {
+    this.#signer = signer;
+    this.#store = store;
+  }
+
+  /** Derive the signing keys now. */
+  async ready(): Promise<void> {
+    await this.#signer.keys();
+  }
+
+  /** One `crypto.subtle.sign` (plus a deflate for large payloads). */
+  async encode(record: SessionRecord, now: number): Promise<string> {
+    let bytes: Uint8Array = encoder.encode(record.data);
+    let flags = 0;
+    const threshold = this.#store.compress;
+    if (threshold !== false && bytes.length >= threshold) {
+      const packed = await transform(bytes, new CompressionStream("deflate-raw"), Number.POSITIVE_INFINITY);
+      if (packed && packed.length < bytes.length) {
+        bytes = packed;
+        flags |= COMPRESSED;
+      }
+    }
+    const meta: unknown[] = [FORMAT, flags, now, record.created, record.active, record.expires];
+    if (record.expiry !== undefined) meta.push(record.expiry);
+    const body = `${encodeBase64Url(bytes)}.${encodeBase64Url(encoder.encode(JSON.stringify(meta)))}`;
+    return `${body}.${await this.#signer.sign(body)}`;
+  }
+
+  /** `null` for anything but a cookie we signed that is still live. One `crypto.subtle.verify`. Never throws. */
+  async decode(value: string, now: number): Promise<DecodedCookie | null> {
+    try {
+      const second = value.lastIndexOf(".");
+      const first = second > 0 ? value.lastIndexOf(".", second - 1) : -1;
+      if (first <= 0 || value.length > 8192) return null;
+      const body = value.slice(0, second);
+      const keyIndex = await this.#signer.verify(body, value.slice(second + 1));
+      if (keyIndex < 0) return null;
+      const metaBytes = decodeBase64Url(value.slice(first + 1, second));
+      const meta: unknown = metaBytes && JSON.parse(decoder.decode(metaBytes));
+      if (!Array.isArray(meta) || meta[0] !== FORMAT || (meta.length !== 6 && meta.length !== 7)) return null;
+      const [, flags, issued, created, active, expires, expiry] = meta as unknown[];
+      if (![flags, issued, created, active, expires].every((n) => typeof n === "number" && Number.isFinite(n))) return null;
+      if (expiry !== undefined && typeof expiry !== "number" && typeof expiry !== "string") return null;
+      if ((expires as number) <= now) return null;
+      if ((issued as number) > now + this.#store.clockSkew * 1000) return null;
+      let bytes: Uint8Array | null = decodeBase64Url(value.slice(0, first));
+      if (!bytes) return null;
+      if ((flags as number) & COMPRESSED) {
+        bytes = await transform(bytes, new DecompressionStream("deflate-raw"), MAX_INFLATED);
+        if (!bytes) return null;
+      }
+      const record: SessionRecord = {
+        data: decoder.decode(bytes),
+        created: created as number,
+        active: active as number,
+        expires: expires as number,
+        ...(expiry === undefined ? {} : { expiry: expiry as number | string }),
+      };
+      return { record, keyIndex };
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Run bytes through a (de)compression stream; `null` on error or when the output exceeds `limit`. */
+async function transform(input: Uint8Array, stream: CompressionStream | DecompressionStream, limit: number): Promise<Uint8Array | null> {
+  const writer = stream.writable.getWriter();
+  writer.write(input as Uint8Array<ArrayBuffer>).catch(() => {});
+  writer.close().catch(() => {});
+  const reader = stream.readable.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > limit) {
+        await reader.cancel().catch(() => {});
+        return null;
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return null;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
