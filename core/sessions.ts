@@ -353,7 +353,9 @@ class Engine<T extends SessionData> implements Sessions<T>, SessionHost {
   #ended(record: { expires: number; created: number; active: number }, now: number): SessionEvent["reason"] | null {
     if (record.expires <= now) return "expiry";
     const { absoluteMs, idleMs } = this.#c;
-    if (absoluteMs !== undefined && now - record.created > absoluteMs) return "absolute";
+    // The absolute limit is the record's hard expiry (alive strictly before it); the idle limit
+    // follows django-session-timeout (alive at exactly the limit).
+    if (absoluteMs !== undefined && now - record.created >= absoluteMs) return "absolute";
     if (idleMs !== undefined && now - record.active > idleMs) return "idle";
     return null;
   }

@@ -1,0 +1,67 @@
+/**
+ * `@satchel/session/fetch`: sessions for any `fetch`-style handler: a Workers `fetch`,
+ * `Deno.serve`, `Bun.serve`, or Node through a Request/Response bridge.
+ *
+ * @example
+ * ```ts
+ * import { createSessions } from "@satchel/session";
+ * import { withSession } from "@satchel/session/fetch";
+ * const sessions = createSessions<{ n: number }>({ secret: "a-secret-of-at-least-32-characters!" });
+ * const fetch = withSession(sessions, (_request, session) => {
+ *   session.set("n", session.get("n", 0) + 1);
+ *   return new Response(String(session.get("n")));
+ * });
+ * const response = await fetch(new Request("https://example.com/"));
+ * if ((await response.text()) !== "1") throw new Error("unexpected");
+ * ```
+ *
+ * @module
+ */
+import type { Session, SessionData, Sessions } from "../mod.ts";
+
+/** A `fetch`-style handler that also receives the session, then whatever else the runtime passes (`env`, `ctx`, `info`, ...). */
+export type SessionHandler<T extends SessionData, Rest extends unknown[]> = (
+  request: Request,
+  session: Session<T>,
+  ...rest: Rest
+) => Response | Promise<Response>;
+
+/**
+ * Wrap a handler so it gets the request's session and the response gets the cookie.
+ *
+ * `sessions` is a `createSessions()` result, or a function of the handler's extra arguments
+ * returning one (on Workers, `(env) => createSessions({ secret: env.SECRET, store: ... })`).
+ * Such a factory is called once per distinct first extra argument (`env` on Workers, memoized
+ * in a WeakMap), never per request, so keys are imported once.
+ *
+ * Answers 400 when the session was deleted by a concurrent request before this one saved
+ * (Django's `SessionInterrupted`) and 503 when the store is unavailable; other errors propagate.
+ */
+export function withSession<T extends SessionData, Rest extends unknown[] = []>(
+  sessions: Sessions<T> | ((...rest: Rest) => Sessions<T>),
+  handler: SessionHandler<T, Rest>,
+): (request: Request, ...rest: Rest) => Promise<Response> {
+  if (typeof handler !== "function") throw new TypeError("Cannot wrap handler: handler must be a function");
+  let resolve: (rest: Rest) => Sessions<T>;
+  if (typeof sessions === "function") {
+    const factory = sessions;
+    const byEnv = new WeakMap<object, Sessions<T>>();
+    let single: Sessions<T> | undefined;
+    resolve = (rest) => {
+      const env = rest[0];
+      if (typeof env === "object" && env !== null) {
+        let found = byEnv.get(env);
+        if (!found) byEnv.set(env, (found = factory(...rest)));
+        return found;
+      }
+      return (single ??= factory(...rest));
+    };
+  } else if (typeof sessions === "object" && sessions !== null && typeof sessions.handle === "function") {
+    resolve = () => sessions;
+  } else {
+    throw new TypeError("Cannot wrap handler: sessions must be a createSessions() result or a function returning one");
+  }
+  return function fetchWithSession(request: Request, ...rest: Rest): Promise<Response> {
+    return resolve(rest).handle(request, (req, session) => handler(req, session, ...rest));
+  };
+}
