@@ -1,0 +1,27 @@
+/**
+ * The cart demo server: `npm run demo` (Node 24), `deno run -A examples/cart/server.ts`,
+ * or `bun examples/cart/server.ts`. Memory store by default, no server needed.
+ *
+ * Knobs for the browser tests (all optional; unset, the demo uses the library defaults):
+ * `SATCHEL_DEMO_MAX_AGE` (cookie max age, seconds), `SATCHEL_DEMO_IDLE` (idle timeout, seconds),
+ * `SATCHEL_DEMO_SECURE=0` (no `Secure` attribute), `SATCHEL_DEMO_CLOCK_FILE` (the server clock is
+ * the real time plus the milliseconds written in that file, read on every call).
+ */
+import process from "node:process";
+import { cartApp } from "./app.ts";
+import type { SessionsOptions } from "../../mod.ts";
+import { portFrom, serve } from "../_serve.ts";
+
+const env = process.env;
+const options: Partial<SessionsOptions> = {};
+if (env.SATCHEL_DEMO_MAX_AGE) options.cookie = { maxAge: Number(env.SATCHEL_DEMO_MAX_AGE) };
+if (env.SATCHEL_DEMO_SECURE === "0") options.cookie = { ...options.cookie, secure: false };
+if (env.SATCHEL_DEMO_IDLE) options.idleTimeout = Number(env.SATCHEL_DEMO_IDLE);
+const clockFile = env.SATCHEL_DEMO_CLOCK_FILE;
+if (clockFile) {
+  const { readFileSync } = await import("node:fs");
+  options.now = () => Date.now() + (Number(readFileSync(clockFile, "utf8").trim()) || 0);
+}
+
+const url = await serve(cartApp(options), portFrom(8000));
+console.log(`satchel cart demo on ${url} (memory store)`);
