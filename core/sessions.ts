@@ -13,10 +13,10 @@ import { isWellFormedId, newSessionId } from "./id.ts";
 import { memoryStore } from "./memory_store.ts";
 import { resolveSerializer } from "./serializer.ts";
 import type { Serializer } from "./serializer.ts";
-import { DELETED, Session, SessionState, expireAtBrowserClose, expiryAge, newSession, sessionState } from "./session.ts";
-import type { SessionData, SessionHost } from "./session.ts";
+import { DELETED, SessionState, expireAtBrowserClose, expiryAge, newSession, sessionState } from "./session.ts";
+import type { Session, SessionData, SessionHost } from "./session.ts";
 import { KeyRing, Signer, toHex } from "./signing.ts";
-import type { LoadedRecord, SessionRecord, SessionStore, Version } from "./types.ts";
+import type { LoadedRecord, SessionRecord, SessionStore } from "./types.ts";
 
 /** Cookie settings; each maps to Django's `SESSION_COOKIE_*`. */
 export interface CookieOptions {
@@ -297,8 +297,7 @@ class Engine<T extends SessionData> implements Sessions<T>, SessionHost {
   }
 
   /** Run a store call under the timeout; anything but the store's own contract errors becomes STORE_UNAVAILABLE. */
-  async #call<R>(op: () => Promise<R>): Promise<R> {
-    const ms = this.#c.storeTimeout;
+  async #call<R>(op: () => Promise<R>, ms: number = this.#c.storeTimeout): Promise<R> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (ms === 0) return await op();
@@ -309,7 +308,7 @@ class Engine<T extends SessionData> implements Sessions<T>, SessionHost {
         }),
       ]);
     } catch (error) {
-      if (error instanceof SessionError && error.code !== "SERIALIZATION_FAILED" && error.code !== "COOKIE_TOO_LARGE") {
+      if (error instanceof SessionError) {
         if (error.code === "STORE_UNAVAILABLE") this.#emit("store.failure");
         throw error;
       }
@@ -637,7 +636,8 @@ class Engine<T extends SessionData> implements Sessions<T>, SessionHost {
       throw new TypeError("Session store doesn't support clearing expired sessions.");
     }
     const now = this.#c.now();
-    return await this.#call(() => store.clearExpired!(now));
+    // A sweep of a large store may take long: no request is waiting on it, so no timeout.
+    return await this.#call(() => store.clearExpired!(now), 0);
   }
 }
 

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SessionError, cookieStore, createSessions, memoryStore } from "../mod.ts";
 import type { SessionStore } from "../mod.ts";
-import { SECRET, cookieValue, request, run, setCookies, setup } from "./_http.ts";
+import { SECRET, cookieValue, request, run, setup } from "./_http.ts";
 import { fakeClock } from "./_env.ts";
 
 const OLD = "old-secret-0123456789-abcdefghijklmnopq";

@@ -1,0 +1,323 @@
+/**
+ * A session store on Deno KV (`Deno.Kv`: a local SQLite file, `:memory:`, or Deno Deploy's
+ * managed KV). Import it from `@satchel/session/stores/deno-kv`.
+ *
+ * Deno only (Deno KV is not available on Node, Bun or Workers). You open the database and
+ * pass it in; this module never calls `Deno.openKv` itself and never closes your handle.
+ * Outside Deno Deploy, `Deno.openKv` needs the `--unstable-kv` flag (or `"unstable": ["kv"]`).
+ *
+ * **Layout.** A session under key `k` is a head entry `[...prefix, k, 0]` holding
+ * `{ satchel: 1, expires, created, active, expiry?, chunks, data? }`. Deno KV values are limited to
+ * 64 KiB, so data longer than 30 000 UTF-16 code units (at most 60 000 bytes however it is
+ * encoded) is split into chunks `[...prefix, k, 1]`, `[...prefix, k, 2]`, … written in the same
+ * atomic operation as the head; stale chunks of a longer previous value are deleted in that
+ * same operation. A load reads the head and its chunks with one `list()` call (one consistent
+ * snapshot) and accepts the chunks only if they carry the head's versionstamp, so a reader never
+ * stitches two versions together. One atomic operation may write at most 800 KiB
+ * (`MAX_TOTAL_MUTATION_SIZE_BYTES`), which caps session data at roughly 780 KB of Latin-1 text
+ * or half that of other text; larger data makes the write fail.
+ *
+ * **Consistency.** Reads are strongly consistent (Deno KV's default). `create` commits with
+ * `check({ key: head, versionstamp: null })`, so an existing key gives `SESSION_EXISTS`. The
+ * version is the head's versionstamp: `save(key, record, version)` commits with
+ * `check({ key: head, versionstamp: version })`, so a stale version gives `SESSION_CONFLICT`
+ * and a deleted session gives `SESSION_INTERRUPTED` (nothing is ever recreated). `save` without
+ * a version reads the current versionstamp and retries a few times if another writer slips in.
+ *
+ * **Expiry.** Every entry is written with `expireIn` = time left until `expires` on the
+ * machine's clock plus one minute of slack for clock skew. Deno KV treats `expireIn` as the
+ * earliest deletion time only, so `load(key, now)` always re-checks `expires > now` on the
+ * caller's clock. `clearExpired(now)` is also provided: it lists the prefix and deletes the
+ * sessions whose `expires <= now` (each with a versionstamp check, so a session saved meanwhile
+ * survives); native expiry makes running it optional.
+ *
+ * Options:
+ * - `kv` (required): an open `Deno.Kv` (anything with the same `get`, `list` and `atomic`).
+ * - `prefix` (default `["satchel"]`): the key prefix under which every session entry lives.
+ *
+ * @example
+ * ```ts
+ * import { createSessions } from "@satchel/session";
+ * import { denoKvStore } from "@satchel/session/stores/deno-kv";
+ *
+ * const kv = await Deno.openKv();
+ * const sessions = createSessions({
+ *   secret: Deno.env.get("SESSION_SECRET")!,
+ *   store: denoKvStore({ kv, prefix: ["myapp", "sessions"] }),
+ * });
+ * Deno.serve((request) => sessions.handle(request, (_request, session) => new Response(String(session.get("user")))));
+ * ```
+ *
+ * @module
+ */
+
+import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
+import { SessionError } from "../core/errors.ts";
+
+/** A part of a Deno KV key (`Deno.KvKeyPart`). */
+export type DenoKvKeyPart = Uint8Array | string | number | bigint | boolean | symbol;
+/** A Deno KV key (`Deno.KvKey`). */
+export type DenoKvKey = readonly DenoKvKeyPart[];
+
+/** The part of `Deno.AtomicOperation` this store uses. */
+export interface DenoKvAtomicLike {
+  /** Require a key's versionstamp (`null`: the key must not exist). */
+  check(...checks: { key: DenoKvKey; versionstamp: string | null }[]): DenoKvAtomicLike;
+  /** Queue a write, with a time-to-live in milliseconds. */
+  set(key: DenoKvKey, value: unknown, options?: { expireIn?: number }): DenoKvAtomicLike;
+  /** Queue a deletion. */
+  delete(key: DenoKvKey): DenoKvAtomicLike;
+  /** Apply everything if every check holds. */
+  commit(): Promise<{ ok: true; versionstamp: string } | { ok: false }>;
+}
+
+/** The part of `Deno.Kv` this store uses: `get`, `list` and `atomic`. */
+export interface DenoKvLike {
+  /** Read one entry (strongly consistent). */
+  get(key: DenoKvKey): Promise<{ value: unknown; versionstamp: string | null }>;
+  /** List the entries under a prefix. */
+  list(
+    selector: { prefix: DenoKvKey },
+    options?: { limit?: number; batchSize?: number },
+  ): AsyncIterable<{ key: DenoKvKey; value: unknown; versionstamp: string }>;
+  /** Start an atomic operation. */
+  atomic(): DenoKvAtomicLike;
+}
+
+/** Options of {@linkcode denoKvStore}. */
+export interface DenoKvStoreOptions {
+  /** An open `Deno.Kv`. Required. */
+  readonly kv: DenoKvLike;
+  /** Key prefix of every entry this store writes. @default ["satchel"] */
+  readonly prefix?: DenoKvKey;
+}
+
+/** The store {@linkcode denoKvStore} returns. */
+export interface DenoKvStore extends SessionStore {
+  /** The `Deno.Kv` handle passed in (an escape hatch; the store never closes it). */
+  readonly kv: DenoKvLike;
+  /** Insert if absent; resolves to the new versionstamp. */
+  create(key: string, record: SessionRecord): Promise<Version>;
+  /** Update only, compare-and-set when `version` is given; resolves to the new versionstamp. */
+  save(key: string, record: SessionRecord, version?: Version): Promise<Version>;
+  /** Delete the sessions under the prefix whose `expires <= now`; resolves to the count. */
+  clearExpired(now: number): Promise<number>;
+}
+
+const KEY = /^[a-z0-9]{8,64}$/;
+const FORMAT = 1;
+/** UTF-16 code units per value: at most 60 000 bytes, whichever string encoding KV picks. */
+const CHUNK = 30_000;
+/** 819 200 bytes per atomic operation / 30 000 bytes per Latin-1 chunk, rounded up. */
+const MAX_CHUNKS = 28;
+/** Extra lifetime given to backend TTLs, for skew between the core's clock and the machine's. */
+const TTL_SLACK_MS = 60_000;
+const SAVE_ATTEMPTS = 8;
+
+interface Head {
+  satchel: number;
+  expires: number;
+  created: number;
+  active: number;
+  expiry?: number | string;
+  chunks: number;
+  data?: string;
+}
+
+function checkKey(key: unknown, action: string): asserts key is string {
+  if (typeof key !== "string" || !KEY.test(key)) {
+    throw new TypeError(`Cannot ${action} a Deno KV session as the key is not well-formed`);
+  }
+}
+
+function checkRecord(record: SessionRecord): void {
+  if (typeof record !== "object" || record === null) {
+    throw new TypeError("Cannot write a Deno KV session as the record is not an object");
+  }
+  if (typeof record.data !== "string") {
+    throw new TypeError("Cannot write a Deno KV session as the record data is not a string");
+  }
+  for (const field of ["expires", "created", "active"] as const) {
+    if (typeof record[field] !== "number" || !Number.isFinite(record[field])) {
+      throw new TypeError(`Cannot write a Deno KV session as the record's ${field} is not a finite number`);
+    }
+  }
+  const expiry = record.expiry;
+  if (expiry !== undefined && typeof expiry !== "string" && !(typeof expiry === "number" && Number.isFinite(expiry))) {
+    throw new TypeError("Cannot write a Deno KV session as the record's expiry is not a number or a string");
+  }
+  if (Math.ceil(record.data.length / CHUNK) > MAX_CHUNKS) {
+    throw new SessionError("SERIALIZATION_FAILED", "Cannot write a Deno KV session as its data exceeds what one atomic operation can hold");
+  }
+}
+
+function isHead(value: unknown): value is Head {
+  if (typeof value !== "object" || value === null) return false;
+  const h = value as Record<string, unknown>;
+  if (h.satchel !== FORMAT) return false;
+  if (typeof h.expires !== "number" || typeof h.created !== "number" || typeof h.active !== "number") return false;
+  if (typeof h.chunks !== "number" || !Number.isInteger(h.chunks) || h.chunks < 0 || h.chunks > MAX_CHUNKS) return false;
+  if (h.chunks === 0 ? typeof h.data !== "string" : h.data !== undefined) return false;
+  if (Object.hasOwn(h, "expiry") && typeof h.expiry !== "number" && typeof h.expiry !== "string") return false;
+  return true;
+}
+
+/**
+ * A store on Deno KV with compare-and-set saves (the versionstamp is the version), chunked
+ * values, native expiry and an optional `clearExpired`.
+ *
+ * @param options see {@linkcode DenoKvStoreOptions}; `kv` is required
+ * @returns a `SessionStore` (`cas: true`, `clearExpired: true`)
+ * @throws {TypeError} when `kv` does not look like a `Deno.Kv` or `prefix` is not an array
+ *
+ * @example Sessions in a local KV file
+ * ```ts ignore
+ * import { denoKvStore } from "@satchel/session/stores/deno-kv";
+ * const store = denoKvStore({ kv: await Deno.openKv("./sessions.sqlite3") });
+ * ```
+ */
+export function denoKvStore(options: DenoKvStoreOptions): DenoKvStore {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Cannot create denoKvStore as options must be an object");
+  }
+  const { kv, prefix = ["satchel"] } = options;
+  if (typeof kv !== "object" || kv === null || typeof kv.get !== "function" || typeof kv.list !== "function" ||
+    typeof kv.atomic !== "function") {
+    throw new TypeError("Cannot create denoKvStore as kv must be an open Deno.Kv");
+  }
+  if (!Array.isArray(prefix)) {
+    throw new TypeError("Cannot create denoKvStore as prefix must be an array of key parts");
+  }
+  const base: DenoKvKeyPart[] = [...prefix];
+  const headOf = (key: string): DenoKvKey => [...base, key, 0];
+  const chunkOf = (key: string, index: number): DenoKvKey => [...base, key, index];
+
+  /** Add the writes of `record` (head, chunks, removal of stale chunks) to `op`. */
+  function write(op: DenoKvAtomicLike, key: string, record: SessionRecord): DenoKvAtomicLike {
+    const expireIn = Math.max(0, Math.ceil(record.expires - Date.now())) + TTL_SLACK_MS;
+    const { data } = record;
+    const chunks = data.length > CHUNK ? Math.ceil(data.length / CHUNK) : 0;
+    const head: Head = {
+      satchel: FORMAT,
+      expires: record.expires,
+      created: record.created,
+      active: record.active,
+      chunks,
+    };
+    if (record.expiry !== undefined) head.expiry = record.expiry;
+    if (chunks === 0) head.data = data;
+    op.set(headOf(key), head, { expireIn });
+    for (let i = 1; i <= chunks; i++) op.set(chunkOf(key, i), data.slice((i - 1) * CHUNK, i * CHUNK), { expireIn });
+    for (let i = chunks + 1; i <= MAX_CHUNKS; i++) op.delete(chunkOf(key, i));
+    return op;
+  }
+
+  function erase(op: DenoKvAtomicLike, key: string): DenoKvAtomicLike {
+    op.delete(headOf(key));
+    for (let i = 1; i <= MAX_CHUNKS; i++) op.delete(chunkOf(key, i));
+    return op;
+  }
+
+  /** Read a session's head and chunks in one snapshot; `null` when absent or inconsistent. */
+  async function read(key: string): Promise<{ record: LoadedRecord; versionstamp: string } | null> {
+    const limit = MAX_CHUNKS + 2;
+    const entries: { key: DenoKvKey; value: unknown; versionstamp: string }[] = [];
+    for await (const entry of kv.list({ prefix: [...base, key] }, { limit, batchSize: limit })) entries.push(entry);
+    const first = entries[0];
+    if (!first || first.key.length !== base.length + 2 || first.key[base.length + 1] !== 0) return null;
+    const head = first.value;
+    if (!isHead(head)) return null;
+    let data: string;
+    if (head.chunks === 0) {
+      data = head.data!;
+    } else {
+      const parts: string[] = [];
+      for (let i = 1; i <= head.chunks; i++) {
+        const entry = entries[i];
+        if (!entry || entry.key[base.length + 1] !== i || entry.versionstamp !== first.versionstamp) return null;
+        if (typeof entry.value !== "string") return null;
+        parts.push(entry.value);
+      }
+      data = parts.join("");
+    }
+    const record: { -readonly [K in keyof LoadedRecord]: LoadedRecord[K] } = {
+      data,
+      expires: head.expires,
+      created: head.created,
+      active: head.active,
+      version: first.versionstamp,
+    };
+    if (Object.hasOwn(head, "expiry")) record.expiry = head.expiry;
+    return { record, versionstamp: first.versionstamp };
+  }
+
+  return {
+    kind: "server",
+    kv,
+
+    async load(key: string, now: number): Promise<LoadedRecord | null> {
+      if (typeof key !== "string" || !KEY.test(key)) return null;
+      const found = await read(key);
+      return found && found.record.expires > now ? found.record : null;
+    },
+
+    async create(key: string, record: SessionRecord): Promise<Version> {
+      checkKey(key, "create");
+      checkRecord(record);
+      const op = write(kv.atomic().check({ key: headOf(key), versionstamp: null }), key, record);
+      const result = await op.commit();
+      if (!result.ok) throw new SessionError("SESSION_EXISTS", "Cannot create the session as its key is already taken");
+      return result.versionstamp;
+    },
+
+    async save(key: string, record: SessionRecord, version?: Version): Promise<Version> {
+      checkKey(key, "save");
+      checkRecord(record);
+      const head = headOf(key);
+      if (version !== undefined) {
+        const result = await write(kv.atomic().check({ key: head, versionstamp: String(version) }), key, record).commit();
+        if (result.ok) return result.versionstamp;
+        const current = await kv.get(head);
+        if (current.versionstamp === null) {
+          throw new SessionError("SESSION_INTERRUPTED", "Cannot save the session as it no longer exists");
+        }
+        throw new SessionError("SESSION_CONFLICT", "Cannot save the session as another request changed it first");
+      }
+      for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
+        const current = await kv.get(head);
+        if (current.versionstamp === null) {
+          throw new SessionError("SESSION_INTERRUPTED", "Cannot save the session as it no longer exists");
+        }
+        const result = await write(kv.atomic().check({ key: head, versionstamp: current.versionstamp }), key, record)
+          .commit();
+        if (result.ok) return result.versionstamp;
+      }
+      throw new SessionError("SESSION_CONFLICT", "Cannot save the session as other requests kept changing it");
+    },
+
+    async delete(key: string): Promise<void> {
+      checkKey(key, "delete");
+      await erase(kv.atomic(), key).commit();
+    },
+
+    async clearExpired(now: number): Promise<number> {
+      if (typeof now !== "number" || Number.isNaN(now)) {
+        throw new TypeError("Cannot clear expired Deno KV sessions as now must be a number");
+      }
+      const expired: { key: string; versionstamp: string }[] = [];
+      for await (const entry of kv.list({ prefix: base })) {
+        const k = entry.key;
+        if (k.length !== base.length + 2 || k[base.length + 1] !== 0) continue;
+        const key = k[base.length];
+        if (typeof key !== "string" || !KEY.test(key) || !isHead(entry.value)) continue;
+        if (entry.value.expires <= now) expired.push({ key, versionstamp: entry.versionstamp });
+      }
+      let removed = 0;
+      for (const { key, versionstamp } of expired) {
+        const result = await erase(kv.atomic().check({ key: headOf(key), versionstamp }), key).commit();
+        if (result.ok) removed += 1;
+      }
+      return removed;
+    },
+  };
+}

@@ -1,0 +1,257 @@
+/**
+ * denoKvStore(): the shared conformance suite on a real in-memory Deno KV
+ * (`Deno.openKv(":memory:")`), plus chunking, versionstamps, backend TTLs and clearExpired.
+ * Deno KV exists only in Deno: under Node and Bun this file prints why and skips.
+ */
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { runtime } from "./_env.ts";
+import { testStore } from "./_store_suite.ts";
+import { denoKvStore } from "../stores/deno_kv.ts";
+import type { DenoKvAtomicLike, DenoKvKey, DenoKvLike, DenoKvStore } from "../stores/deno_kv.ts";
+import { SessionError } from "../core/errors.ts";
+import type { SessionRecord } from "../core/types.ts";
+
+interface TestKv extends DenoKvLike {
+  set(key: DenoKvKey, value: unknown): Promise<unknown>;
+  close(): void;
+}
+const openKv = (globalThis as { Deno?: { openKv?: (path?: string) => Promise<TestKv> } }).Deno?.openKv;
+
+let serial = 0;
+function key(): string {
+  serial += 1;
+  return `d${serial.toString(36)}${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
+}
+
+function rec(now: number, data = '{"a":1}', ttl = 60_000): SessionRecord {
+  return { data, expires: now + ttl, created: now, active: now };
+}
+
+async function rejectsCode(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof SessionError, `expected a SessionError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    return true;
+  });
+}
+
+async function entries(kv: TestKv, prefix: DenoKvKey): Promise<{ key: DenoKvKey; value: unknown; versionstamp: string }[]> {
+  const out = [];
+  for await (const entry of kv.list({ prefix })) out.push(entry);
+  return out;
+}
+
+/** Record every mutation a store sends, passing it on to the real KV. */
+function spy(kv: TestKv): { kv: DenoKvLike; log: string[]; sets: { key: DenoKvKey; expireIn: number | undefined }[] } {
+  const log: string[] = [];
+  const sets: { key: DenoKvKey; expireIn: number | undefined }[] = [];
+  const wrapped: DenoKvLike = {
+    get(k) {
+      log.push("get");
+      return kv.get(k);
+    },
+    list(selector, options) {
+      log.push("list");
+      return kv.list(selector, options);
+    },
+    atomic() {
+      log.push("atomic");
+      const op = kv.atomic();
+      const proxy: DenoKvAtomicLike = {
+        check(...checks) {
+          op.check(...checks);
+          return proxy;
+        },
+        set(k, value, options) {
+          sets.push({ key: k, expireIn: options?.expireIn });
+          op.set(k, value, options);
+          return proxy;
+        },
+        delete(k) {
+          op.delete(k);
+          return proxy;
+        },
+        commit() {
+          return op.commit();
+        },
+      };
+      return proxy;
+    },
+  };
+  return { kv: wrapped, log, sets };
+}
+
+if (runtime !== "deno" || typeof openKv !== "function") {
+  const reason = `Deno KV exists only in Deno (run: deno test -A --unstable-kv); this is ${runtime}`;
+  console.log(`\n----- SKIPPED tests/store_deno_kv.test.ts: ${reason} -----\n`);
+  test("denoKvStore() (Deno only)", { skip: reason }, () => {});
+} else {
+  const open = openKv;
+
+  testStore("denoKvStore()", async () => {
+    const kv = await open(":memory:");
+    return { store: denoKvStore({ kv }), close: () => kv.close() };
+  }, { cas: true, clearExpired: true });
+
+  describe("denoKvStore() specifics", () => {
+    let kv: TestKv;
+    let store: DenoKvStore;
+    before(async () => {
+      kv = await open(":memory:");
+      store = denoKvStore({ kv, prefix: ["app", "sessions"] });
+    });
+    after(() => kv.close());
+
+    test("denoKvStore() keeps small data inline under [...prefix, key, 0] and returns the versionstamp as version", async () => {
+      const k = key();
+      const now = Date.now();
+      const v1 = await store.create(k, rec(now));
+      const stored = await entries(kv, ["app", "sessions", k]);
+      assert.deepEqual(stored.map((e) => e.key), [["app", "sessions", k, 0]]);
+      assert.equal(stored[0]!.versionstamp, v1);
+      assert.equal((await store.load(k, now))?.version, v1);
+      const v2 = await store.save(k, rec(now, '{"a":2}'), v1);
+      assert.notEqual(v2, v1);
+      assert.equal((await kv.get(["app", "sessions", k, 0])).versionstamp, v2);
+      await rejectsCode(store.save(k, rec(now, '{"a":3}'), v1), "SESSION_CONFLICT");
+      assert.equal((await store.load(k, now))?.data, '{"a":2}');
+    });
+
+    test("denoKvStore() splits data over 64 KiB into chunks of one version and removes stale chunks", async () => {
+      const k = key();
+      const now = Date.now();
+      const wide = "€😀".repeat(40_000); // 120 000 UTF-16 code units: two-byte strings, 240 KB
+      const v1 = await store.create(k, rec(now, wide));
+      let stored = await entries(kv, ["app", "sessions", k]);
+      assert.equal(stored.length, 5, "head + 4 chunks");
+      assert.ok(stored.every((e) => e.versionstamp === v1), "one atomic write");
+      assert.equal((await store.load(k, now))?.data, wide);
+      const ascii = "a".repeat(59_999) + "\ud83d\ude00" + "b".repeat(5_000); // a surrogate pair split at 60 000
+      const v2 = await store.save(k, rec(now, ascii), v1);
+      stored = await entries(kv, ["app", "sessions", k]);
+      assert.equal(stored.length, 4, "head + 3 chunks; the 4th is gone");
+      assert.equal((await store.load(k, now))?.data, ascii, "a surrogate pair split across a chunk edge survives");
+      await store.save(k, rec(now, "{}"), v2);
+      stored = await entries(kv, ["app", "sessions", k]);
+      assert.deepEqual(stored.map((e) => e.key), [["app", "sessions", k, 0]]);
+      assert.equal((await store.load(k, now))?.data, "{}");
+    });
+
+    test("denoKvStore() refuses data beyond one atomic operation with SERIALIZATION_FAILED and writes nothing", async () => {
+      const k = key();
+      await rejectsCode(store.create(k, rec(Date.now(), "x".repeat(28 * 30_000 + 1))), "SERIALIZATION_FAILED");
+      assert.deepEqual(await entries(kv, ["app", "sessions", k]), []);
+    });
+
+    test("denoKvStore() never stitches chunks of two versions or trusts a foreign head", async () => {
+      const now = Date.now();
+      const k = key();
+      const v = await store.create(k, rec(now, "z".repeat(70_000)));
+      assert.ok(v);
+      await kv.set(["app", "sessions", k, 2], "y".repeat(30_000)); // a chunk from another version
+      assert.equal(await store.load(k, now), null);
+      const heads = [null, "text", { satchel: 2 }, { satchel: 1, expires: now + 1000, created: now, active: now, chunks: 0 },
+        { satchel: 1, expires: "later", created: now, active: now, chunks: 0, data: "{}" },
+        { satchel: 1, expires: now + 1000, created: now, active: now, chunks: 3 }];
+      for (const value of heads) {
+        const bad = key();
+        await kv.set(["app", "sessions", bad, 0], value);
+        assert.equal(await store.load(bad, now), null, JSON.stringify(value));
+      }
+      const good = key();
+      await kv.set(["app", "sessions", good, 0], { satchel: 1, expires: now + 1000, created: now, active: now, chunks: 0, data: "{}" });
+      assert.equal((await store.load(good, now))?.data, "{}", "the control head does load");
+    });
+
+    test("denoKvStore() sets expireIn from the absolute expiry plus slack on every entry it writes", async () => {
+      const watched = spy(kv);
+      const s = denoKvStore({ kv: watched.kv, prefix: ["app", "sessions"] });
+      const k = key();
+      const before = Date.now();
+      await s.create(k, rec(before, "q".repeat(40_000), 3_600_000));
+      const after = Date.now();
+      assert.equal(watched.sets.length, 3);
+      for (const { expireIn } of watched.sets) {
+        assert.ok(expireIn !== undefined);
+        assert.ok(expireIn >= 3_600_000 + 60_000 - (after - before) && expireIn <= 3_600_000 + 60_000, String(expireIn));
+      }
+      watched.sets.length = 0;
+      await s.save(k, rec(before - 10_000_000, "{}", 1));
+      assert.equal(watched.sets[0]!.expireIn, 60_000, "an already expired record still gets a valid TTL");
+      assert.equal(await s.load(k, Date.now()), null, "and reads as expired on the caller's clock");
+    });
+
+    test("denoKvStore() save() without a version is update-only", async () => {
+      const k = key();
+      const now = Date.now();
+      await rejectsCode(store.save(k, rec(now)), "SESSION_INTERRUPTED");
+      assert.deepEqual(await entries(kv, ["app", "sessions", k]), []);
+      const v = await store.create(k, rec(now, "c".repeat(50_000)));
+      await store.save(k, rec(now, '{"b":1}'));
+      assert.equal((await store.load(k, now))?.data, '{"b":1}');
+      await store.delete(k);
+      assert.deepEqual(await entries(kv, ["app", "sessions", k]), []);
+      await rejectsCode(store.save(k, rec(now)), "SESSION_INTERRUPTED");
+      await rejectsCode(store.save(k, rec(now), v), "SESSION_INTERRUPTED");
+      assert.deepEqual(await entries(kv, ["app", "sessions", k]), [], "nothing resurrected");
+    });
+
+    test("denoKvStore() keeps expiry absent, 0 or a string exactly", async () => {
+      const now = Date.now();
+      for (const expiry of [undefined, 0, 300, "2031-01-02T03:04:05.000Z"]) {
+        const k = key();
+        await store.create(k, expiry === undefined ? rec(now, "e".repeat(70_000)) : { ...rec(now), expiry });
+        const loaded = await store.load(k, now);
+        assert.ok(loaded);
+        assert.equal(Object.hasOwn(loaded, "expiry"), expiry !== undefined);
+        assert.equal(loaded.expiry, expiry);
+      }
+    });
+
+    test("denoKvStore() clearExpired() removes expired sessions with their chunks, and nothing else", async () => {
+      const local = await open(":memory:");
+      try {
+        const s = denoKvStore({ kv: local });
+        const other = denoKvStore({ kv: local, prefix: ["other"] });
+        const now = Date.now();
+        const dead = key(), live = key(), elsewhere = key();
+        await s.create(dead, rec(now - 100_000, "d".repeat(70_000), 1_000));
+        await s.create(live, rec(now, "l".repeat(70_000), 1));
+        await other.create(elsewhere, rec(now - 100_000, "{}", 1_000));
+        await local.set(["satchel", "not-a-key!", 0], { satchel: 1, expires: 0, created: 0, active: 0, chunks: 0, data: "" });
+        await local.set(["satchel", "meta"], "foreign");
+        assert.equal(await s.clearExpired(now), 1);
+        assert.deepEqual(await entries(local, ["satchel", dead]), []);
+        assert.equal((await entries(local, ["satchel", live])).length, 4);
+        assert.ok(await other.load(elsewhere, now - 100_000), "another prefix is untouched");
+        assert.equal((await local.get(["satchel", "meta"])).value, "foreign");
+        assert.notEqual((await local.get(["satchel", "not-a-key!", 0])).value, null);
+        assert.equal(await s.clearExpired(now), 0);
+        assert.equal(await s.clearExpired(now + 1), 1);
+        assert.deepEqual(await entries(local, ["satchel", live]), []);
+      } finally {
+        local.close();
+      }
+    });
+
+    test("denoKvStore() rejects bad keys without a KV call", async () => {
+      const watched = spy(kv);
+      const s = denoKvStore({ kv: watched.kv });
+      for (const bad of ["../x/y/z/w", "ABCDEFGHIJ", "short", "a".repeat(65), "abcdefgh\u0000"]) {
+        assert.equal(await s.load(bad, Date.now()), null);
+        await assert.rejects(s.create(bad, rec(Date.now())), TypeError);
+        await assert.rejects(s.save(bad, rec(Date.now())), TypeError);
+        await assert.rejects(s.delete(bad), TypeError);
+      }
+      assert.deepEqual(watched.log, []);
+    });
+
+    test("denoKvStore() validates its options and records", async () => {
+      assert.throws(() => denoKvStore({ kv: {} as DenoKvLike }), TypeError);
+      assert.throws(() => denoKvStore({ kv, prefix: "satchel" as unknown as DenoKvKey }), TypeError);
+      await assert.rejects(store.create(key(), { ...rec(Date.now()), expires: Number.POSITIVE_INFINITY }), TypeError);
+      await assert.rejects(store.create(key(), { ...rec(Date.now()), expiry: null as unknown as string }), TypeError);
+    });
+  });
+}
