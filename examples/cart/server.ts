@@ -13,7 +13,7 @@ import type { SessionsOptions } from "../../mod.ts";
 import { portFrom, serve } from "../_serve.ts";
 
 const env = process.env;
-const options: Partial<SessionsOptions> = {};
+const options: Omit<Partial<SessionsOptions>, "store"> = {};
 if (env.SATCHEL_DEMO_MAX_AGE) options.cookie = { maxAge: Number(env.SATCHEL_DEMO_MAX_AGE) };
 if (env.SATCHEL_DEMO_SECURE === "0") options.cookie = { ...options.cookie, secure: false };
 if (env.SATCHEL_DEMO_IDLE) options.idleTimeout = Number(env.SATCHEL_DEMO_IDLE);
