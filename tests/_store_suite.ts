@@ -103,7 +103,13 @@ export function testStore(
       assert.equal(loaded.created, rec.created);
       assert.equal(loaded.active, rec.active);
       assert.equal(loaded.expiry, rec.expiry);
-      await store.create(freshKey(), { ...record(now), expiry: 0 });
+      const zero = freshKey();
+      await store.create(zero, { ...record(now), expiry: 0 });
+      assert.equal((await store.load(zero, now))?.expiry, 0, "expiry 0 stays 0");
+      const none = freshKey();
+      await store.create(none, record(now));
+      const plain = await store.load(none, now);
+      assert.ok(plain && (!("expiry" in plain) || plain.expiry === undefined), "an absent expiry stays absent");
     });
 
     it("create() is insert-if-absent: a collision throws SESSION_EXISTS and keeps the first record", async () => {

@@ -1,0 +1,284 @@
+/**
+ * A Redis session store, imported from `@satchel/session/stores/redis`.
+ *
+ * `redisStore({ client, prefix })` keeps each session as one Redis string under
+ * `prefix + key`. It works with the client you already have, recognised by its shape:
+ *
+ * | client | shape used | notes |
+ * |---|---|---|
+ * | ioredis (`new Redis()`) | `call(command, ...args)` | tested with v6 |
+ * | Bun (`Bun.redis`, `new Bun.RedisClient(url)`) | `send(command, args)` | Bun only |
+ * | node-redis (`createClient()`, connected) | `sendCommand(argv)` | tested with v6 |
+ * | Upstash REST (`new Redis({ url, token })` from `@upstash/redis`) | `exec(argv)` | needs the generic `exec` method (tested with 1.39) |
+ *
+ * The shapes are tried in that order (`call`, then `send`, then `sendCommand`, then
+ * `exec`), so any other client fits by passing `{ sendCommand: (argv) => ... }`: a function
+ * that sends one command, given as an array of strings, and resolves to its reply. Every
+ * command the store sends touches exactly one key, `argv[1]` (`argv[3]` for `EVAL`), which is
+ * what a cluster client's generic call may need to route it. The client is never imported
+ * here: you install, configure, connect and close it.
+ *
+ * Round trips: `load` is one `GET`; `create` is one `SET ... NX PXAT`; `save` is one `EVAL` of
+ * a short Lua script; `delete` is one `DEL`. Needs Redis 6.2 or later (for `PXAT`), or a
+ * compatible server with `PXAT` and Lua `EVAL`.
+ *
+ * Consistency: strong, per key. `create` is insert-if-absent (a taken key throws
+ * `SessionError("SESSION_EXISTS")`). `save` runs atomically on the server: it never recreates
+ * a deleted record (`SESSION_INTERRUPTED`) and, given the version `load` or a previous write
+ * returned, writes only if nobody wrote in between (`SESSION_CONFLICT`), so concurrent
+ * requests that change different keys both land. Versions are decimal strings counting the
+ * writes of a record. Errors from the client (connection refused, timeouts, a key holding
+ * another type) propagate unchanged; the core reports them as `STORE_UNAVAILABLE`. Some carry
+ * the command in their message or properties (Upstash's errors quote it, key and value), so
+ * do not log a failure's `cause` verbatim.
+ *
+ * TTL: every write sets the key's absolute expiry to the record's `expires` with `PXAT`, so
+ * Redis drops dead sessions itself and there is no `clearExpired`. That TTL is only garbage
+ * collection on the Redis server's clock: `load` still compares `expires` with the `now` the
+ * core passes, so a session is dead at its expiry on the sessions' clock even if the key
+ * lingers. Keep server and application clocks in step; a Redis clock running ahead drops keys
+ * early.
+ *
+ * Stored value: `<version>:<JSON>`, the JSON holding `data`, `expires`, `created`, `active`
+ * and, when set, `expiry`. The leading version keeps the value from being valid JSON, so
+ * clients that parse replies as JSON (Upstash's default) hand it back untouched. A value under
+ * the prefix that is not in this format loads as no session.
+ *
+ * @example Node with node-redis
+ * ```ts ignore
+ * import { createClient } from "redis";
+ * import { createSessions } from "@satchel/session";
+ * import { redisStore } from "@satchel/session/stores/redis";
+ *
+ * const client = await createClient({ url: "redis://127.0.0.1:6379" }).connect();
+ * const sessions = createSessions({
+ *   secret: "a-secret-of-at-least-32-characters!",
+ *   store: redisStore({ client, prefix: "myapp:session:" }),
+ * });
+ * ```
+ *
+ * @example The other clients
+ * ```ts ignore
+ * import { Redis as IORedis } from "ioredis";
+ * import { Redis as Upstash } from "@upstash/redis";
+ *
+ * redisStore({ client: new IORedis("redis://127.0.0.1:6379") });
+ * redisStore({ client: Bun.redis }); // under Bun
+ * redisStore({ client: new Upstash({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }) });
+ * ```
+ *
+ * @module
+ */
+import { interrupted, SessionError } from "../core/errors.ts";
+import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
+
+export type { LoadedRecord, SessionRecord, SessionStore, Version };
+
+/** node-redis (`createClient()`), or any object that sends one command given as an argv array. */
+export interface NodeRedisLike {
+  /** Send one command (`["GET", key]`) and resolve to its reply. */
+  sendCommand(args: string[]): Promise<unknown>;
+}
+
+/** ioredis: `redis.call("GET", key)`. */
+export interface IORedisLike {
+  /** Send one command and resolve to its reply. */
+  call(command: string, ...args: string[]): Promise<unknown>;
+}
+
+/** Bun's built-in client: `Bun.redis.send("GET", [key])`. */
+export interface BunRedisLike {
+  /** Send one command and resolve to its reply. */
+  send(command: string, args: string[]): Promise<unknown>;
+}
+
+/** Upstash's REST client: `redis.exec(["GET", key])`. */
+export interface UpstashRedisLike {
+  /** Send one command (`["GET", key]`) and resolve to its reply. */
+  exec(args: [string, ...string[]]): Promise<unknown>;
+}
+
+/** Any client `redisStore()` can drive; see the module documentation for how it is recognised. */
+export type RedisLike = IORedisLike | BunRedisLike | NodeRedisLike | UpstashRedisLike;
+
+/** Options of `redisStore()`. */
+export interface RedisStoreOptions {
+  /** A connected client: node-redis, ioredis, Bun's `RedisClient` or Upstash's REST client. */
+  client: RedisLike;
+  /** Prepended to every key, to keep sessions apart from other data. @default "satchel:" */
+  prefix?: string;
+}
+
+/** A Redis-backed `SessionStore`, with the client and prefix it uses. */
+export interface RedisStore extends SessionStore {
+  /** The client passed in, as an escape hatch. */
+  readonly client: RedisLike;
+  /** The key prefix in use. */
+  readonly prefix: string;
+  /** One `GET`: the live record with its version, or `null` (absent, expired on `now`, or not ours). */
+  load(key: string, now: number): Promise<LoadedRecord | null>;
+  /** One `SET NX PXAT`; throws `SESSION_EXISTS` when the key is taken. Resolves to version `"1"`. */
+  create(key: string, record: SessionRecord): Promise<string>;
+  /** One atomic `EVAL`; throws `SESSION_INTERRUPTED` or `SESSION_CONFLICT`. Resolves to the new version. */
+  save(key: string, record: SessionRecord, version?: Version): Promise<string>;
+  /** One `DEL`; a missing key is fine. */
+  delete(key: string): Promise<void>;
+}
+
+type Send = (argv: [string, ...string[]]) => Promise<unknown>;
+
+const KEY = /^[a-z0-9]{8,64}$/;
+const VALUE = /^(\d{1,15}):/;
+
+// KEYS[1] the session key; ARGV[1] the encoded record, ARGV[2] PXAT, ARGV[3] the expected version
+// ("" for none). Returns 0 when the key is gone, -1 on a version mismatch, else the new version.
+const SAVE_SCRIPT = `local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local version = string.match(current, '^(%d+):')
+if ARGV[3] ~= '' and version ~= ARGV[3] then return -1 end
+local bumped = (tonumber(version) or 0) + 1
+redis.call('SET', KEYS[1], string.format('%d', bumped) .. ':' .. ARGV[1], 'PXAT', ARGV[2])
+return bumped`;
+
+function checkKey(key: string): void {
+  if (typeof key !== "string" || !KEY.test(key)) throw new TypeError("Cannot use session key: it is not well-formed");
+}
+
+function checkRecord(record: SessionRecord): void {
+  if (
+    record === null || typeof record !== "object" || typeof record.data !== "string" ||
+    !Number.isFinite(record.expires) || !Number.isFinite(record.created) || !Number.isFinite(record.active) ||
+    (record.expiry !== undefined && typeof record.expiry !== "string" && !Number.isFinite(record.expiry))
+  ) {
+    throw new TypeError("Cannot store session record: data must be a string and the times finite numbers");
+  }
+}
+
+function encode(record: SessionRecord): string {
+  const body: Record<string, unknown> = {
+    data: record.data,
+    expires: record.expires,
+    created: record.created,
+    active: record.active,
+  };
+  if (record.expiry !== undefined) body.expiry = record.expiry;
+  return JSON.stringify(body);
+}
+
+/** `PXAT` wants a positive whole number of milliseconds. */
+function pxat(expires: number): string {
+  return String(Math.max(1, Math.ceil(expires)));
+}
+
+function text(reply: unknown): string | null {
+  if (typeof reply === "string") return reply;
+  if (reply instanceof Uint8Array) return new TextDecoder().decode(reply);
+  return null;
+}
+
+function decode(reply: unknown, now: number): LoadedRecord | null {
+  const value = text(reply);
+  if (value === null) return null;
+  const match = VALUE.exec(value);
+  if (!match) return null;
+  let body: unknown;
+  try {
+    body = JSON.parse(value.slice(match[0].length));
+  } catch {
+    return null;
+  }
+  if (body === null || typeof body !== "object") return null;
+  const { data, expires, created, active, expiry } = body as Record<string, unknown>;
+  if (
+    typeof data !== "string" || typeof expires !== "number" || typeof created !== "number" ||
+    typeof active !== "number" || (expiry !== undefined && typeof expiry !== "number" && typeof expiry !== "string")
+  ) {
+    return null;
+  }
+  if (!(expires > now)) return null;
+  const record: LoadedRecord = expiry === undefined
+    ? { data, expires, created, active, version: match[1] }
+    : { data, expires, created, active, expiry, version: match[1] };
+  return record;
+}
+
+function adapt(client: RedisLike): Send {
+  const c = client as Partial<IORedisLike & BunRedisLike & NodeRedisLike & UpstashRedisLike> | null;
+  if (c === null || (typeof c !== "object" && typeof c !== "function")) {
+    throw new TypeError("Cannot create Redis store: client must be a Redis client");
+  }
+  if (typeof c.call === "function") return ([command, ...args]) => c.call!(command, ...args);
+  if (typeof c.send === "function") return ([command, ...args]) => c.send!(command, args);
+  if (typeof c.sendCommand === "function") return (argv) => c.sendCommand!(argv);
+  if (typeof c.exec === "function") return (argv) => c.exec!(argv);
+  throw new TypeError(
+    "Cannot create Redis store: client has none of call(), send(), sendCommand() or exec(); see the redisStore() documentation",
+  );
+}
+
+/**
+ * Keep sessions in Redis, with native expiry and compare-and-set saves.
+ *
+ * @param options the connected `client` and an optional key `prefix`
+ * @returns a `SessionStore` for `createSessions({ store })`
+ * @throws {TypeError} when the client has no recognised shape or the prefix is not a string
+ *
+ * @example
+ * ```ts ignore
+ * import { Redis as IORedis } from "ioredis";
+ * import { createSessions } from "@satchel/session";
+ * import { redisStore } from "@satchel/session/stores/redis";
+ *
+ * const store = redisStore({ client: new IORedis(), prefix: "shop:sess:" });
+ * const sessions = createSessions({ secret: "a-secret-of-at-least-32-characters!", store });
+ * ```
+ */
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("Cannot create Redis store: options must be an object with a client");
+  }
+  const { client, prefix = "satchel:" } = options;
+  if (typeof prefix !== "string") throw new TypeError("Cannot create Redis store: prefix must be a string");
+  const send = adapt(client);
+
+  return {
+    kind: "server",
+    client,
+    prefix,
+
+    async load(key: string, now: number): Promise<LoadedRecord | null> {
+      if (typeof key !== "string" || !KEY.test(key)) return null;
+      return decode(await send(["GET", prefix + key]), now);
+    },
+
+    async create(key: string, record: SessionRecord): Promise<string> {
+      checkKey(key);
+      checkRecord(record);
+      const reply = await send(["SET", prefix + key, `1:${encode(record)}`, "NX", "PXAT", pxat(record.expires)]);
+      if (reply === null || reply === undefined) {
+        throw new SessionError("SESSION_EXISTS", "Cannot create session: the key is already taken");
+      }
+      return "1";
+    },
+
+    async save(key: string, record: SessionRecord, version?: Version): Promise<string> {
+      checkKey(key);
+      checkRecord(record);
+      const expected = version === undefined || version === null ? "" : String(version);
+      const reply = Number(
+        await send(["EVAL", SAVE_SCRIPT, "1", prefix + key, encode(record), pxat(record.expires), expected]),
+      );
+      if (reply === 0) throw interrupted();
+      if (reply === -1) {
+        throw new SessionError("SESSION_CONFLICT", "Cannot save session: it was changed by a concurrent request");
+      }
+      if (!(reply > 0)) throw new Error("Cannot save session: Redis answered the save script unexpectedly");
+      return String(reply);
+    },
+
+    async delete(key: string): Promise<void> {
+      checkKey(key);
+      await send(["DEL", prefix + key]);
+    },
+  };
+}

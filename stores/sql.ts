@@ -1,0 +1,510 @@
+/**
+ * `@satchel/session/stores/sql`: sessions in one SQL table, on SQLite (`node:sqlite`, `bun:sqlite`,
+ * Cloudflare D1), PostgreSQL (postgres.js, node-postgres) or MariaDB/MySQL (mysql2).
+ *
+ * You pass in a client you have already configured; the store never imports a driver. It recognises
+ * the client by its shape and writes the matching SQL dialect:
+ *
+ * | client | how it is recognised | dialect |
+ * |---|---|---|
+ * | postgres.js `postgres(url)`, or Bun's `new Bun.SQL(postgresUrl)` | has `unsafe(text, params)` | `"postgres"` |
+ * | node-postgres `Client` / `Pool` | has `query(text, values)` | `"postgres"` |
+ * | mysql2 promise `Connection` / `Pool` (or a callback one, through its `.promise()`) | has `execute` and `query` | `"mysql"` |
+ * | `node:sqlite` `DatabaseSync` (Node, Deno), `bun:sqlite` `Database` (Bun) | has `prepare()` | `"sqlite"` |
+ * | Cloudflare D1 binding or D1 session | has `prepare()` and `batch()` | `"d1"` |
+ *
+ * Options:
+ * - `client` (required): one of the clients above.
+ * - `dialect` (default: detected): `"sqlite" | "postgres" | "mysql" | "d1"`. Optional; when given it
+ *   must agree with the client (`"sqlite"` is also accepted for a D1 client), else `TypeError`.
+ * - `layout` (default `"satchel"`): the table layout, see below.
+ * - `table` (default `"satchel_sessions"`, or `"django_session"` with `layout: "django"`): must match
+ *   `/^[A-Za-z_][A-Za-z0-9_]{0,62}$/` (else `TypeError` at construction); always quoted in SQL, so on
+ *   PostgreSQL it is case-sensitive.
+ * - `ensureSchema` (default `true`): create the table on first use (see `ensureSchema()` below). Set
+ *   `false` when migrations own the table; the store then only needs SELECT, INSERT, UPDATE, DELETE.
+ *
+ * Layout `"satchel"` (the default): `id` (the core's 64-hex HMAC of the session id: `rawIds` stays
+ * unset, so a leaked table yields no usable cookie), `data` (TEXT; LONGTEXT utf8mb4 on MariaDB/MySQL),
+ * `expires`, `created`, `active` (BIGINT epoch milliseconds), `expiry` (nullable TEXT holding the
+ * JSON of the per-session override, so `0` comes back as the number `0` and an ISO date as that
+ * string), `version` (BIGINT, 1 on insert, incremented by every write), and an index on `expires`.
+ *
+ * Layout `"django"`: Django's own `django_session` table, so a Django project and a satchel app can
+ * share it and Django's `clearsessions` keeps working. Django keys rows by the raw session id, so
+ * the store sets `rawIds: true` and accepts keys of 8 to 40 characters (the column is
+ * `varchar(40)`). Columns: `session_key varchar(40)` primary key, `session_data text` (LONGTEXT on
+ * MariaDB/MySQL) holding `record.data` verbatim, and `expire_date` (`timestamp with time zone` on
+ * PostgreSQL, `datetime(6)` in UTC on MariaDB/MySQL, Django's `YYYY-MM-DD HH:MM:SS.ffffff` UTC text
+ * on SQLite) with Django's index. The satchel-only fields live in four extra nullable columns,
+ * `satchel_created`, `satchel_active`, `satchel_expiry` and `satchel_version`, which
+ * `ensureSchema()` adds to an existing Django table (`ALTER TABLE ... ADD COLUMN`); Django ignores
+ * them and its inserts leave them NULL. A row Django wrote loads with `created` and `active` equal
+ * to the load's `now` and version `0`; a Django write does not bump `satchel_version`, so
+ * compare-and-set only sees satchel writers. `record.data` must be in a format both sides read
+ * (Django stores signed strings) if Django is also to read the sessions.
+ *
+ * Consistency: every operation is one statement. `create` is an INSERT that fails on the primary
+ * key (`ON CONFLICT DO NOTHING` on SQLite/PostgreSQL/D1, the duplicate-key error on MariaDB/MySQL)
+ * and throws `SESSION_EXISTS`; `save` is `UPDATE ... WHERE key = ? [AND version = ?]`, a
+ * compare-and-set when the core passes the version `load` returned: no row updated means
+ * `SESSION_CONFLICT` if the row still exists, `SESSION_INTERRUPTED` if it is gone. A save never
+ * inserts, so a deleted session is never resurrected.
+ *
+ * TTL: SQL has no native expiry. `load(key, now)` filters on `expires > now` (the core's clock, not
+ * the database's) and checks it again in JavaScript; `clearExpired(now)` deletes the rows with
+ * `expires <= now` and returns how many went. Run it from a cron job or `satchel clear-expired`.
+ *
+ * Schema: `ensureSchema()` is idempotent. It first probes the table with `SELECT ... WHERE 1 = 0`
+ * and issues DDL only when something is missing (`CREATE TABLE IF NOT EXISTS` plus the index,
+ * inline on MariaDB/MySQL); losing a creation race to another process is not an error. With
+ * `ensureSchema: true` the store runs it once before its first query (memoized; a failed attempt
+ * is retried on the next call). `store.schema` lists the CREATE statements for your migrations.
+ *
+ * Keys are validated (`/^[a-z0-9]{8,64}$/`, 40 for the Django layout) before the database is
+ * touched: an invalid key makes `load` resolve `null` and every other method throw `TypeError`.
+ * Every value is a bound parameter. Driver errors (connection refused, timeouts) pass through
+ * unchanged; the core reports them as `STORE_UNAVAILABLE`.
+ *
+ * Limits: MariaDB/MySQL connections must use a utf8mb4 charset (mysql2's default) for data outside
+ * the BMP; PostgreSQL TEXT cannot hold a NUL character (JSON serializers escape it). Schema-qualified
+ * table names are not accepted: point the connection's search path or database at the schema. An
+ * existing Django table on PostgreSQL created with `USE_TZ = False` (`timestamp without time zone`)
+ * is compared in the connection's TimeZone, so use UTC there.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { createSessions } from "@satchel/session";
+ * import { sqlStore } from "@satchel/session/stores/sql";
+ *
+ * const store = sqlStore({ client: new DatabaseSync(":memory:") }); // or postgres(url), new pg.Pool(), mysql2 pool, env.DB
+ * const sessions = createSessions({ secret: "a-secret-of-at-least-32-characters!", store });
+ * const response = await sessions.handle(new Request("https://app.example/"), (_request, session) => {
+ *   session.set("user", "ada");
+ *   return new Response("ok");
+ * });
+ * if (!response.headers.getSetCookie()[0]?.startsWith("sessionid=")) throw new Error("no cookie");
+ * ```
+ *
+ * @module
+ */
+import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
+import { SessionError } from "../core/errors.ts";
+import { createDriver, detectApi, dialectsOf } from "./_sql_driver.ts";
+import type { Driver, SqlApi, SqlClient, SqlDialect, SqlParam, SqlRow } from "./_sql_driver.ts";
+
+export type {
+  D1DatabaseLike,
+  D1StatementLike,
+  Mysql2Like,
+  PgLike,
+  PostgresJsLike,
+  SqlApi,
+  SqlClient,
+  SqlDialect,
+  SqliteDatabaseLike,
+  SqliteStatementLike,
+} from "./_sql_driver.ts";
+
+/** The table layouts `sqlStore()` can use. */
+export type SqlLayout = "satchel" | "django";
+
+/** Options of {@linkcode sqlStore}. */
+export interface SqlStoreOptions {
+  /** A configured client: postgres.js, pg `Client`/`Pool`, mysql2 promise API, `node:sqlite`, `bun:sqlite` or D1. */
+  client: SqlClient;
+  /** The SQL dialect. @default detected from the client */
+  dialect?: SqlDialect | undefined;
+  /** The table layout. @default "satchel" */
+  layout?: SqlLayout | undefined;
+  /** The table name, `/^[A-Za-z_][A-Za-z0-9_]{0,62}$/`. @default "satchel_sessions" ("django_session" for the Django layout) */
+  table?: string | undefined;
+  /** Create the table (and, for the Django layout, the satchel columns) lazily on first use. @default true */
+  ensureSchema?: boolean | undefined;
+}
+
+/** The store `sqlStore()` returns: a `SessionStore` plus schema management. */
+export interface SqlStore extends SessionStore {
+  readonly kind: "server";
+  /** `true` for the Django layout (keys are raw session ids, as Django keeps them); absent otherwise. */
+  readonly rawIds?: boolean;
+  /** The dialect in use. */
+  readonly dialect: SqlDialect;
+  /** The client API that was recognised. */
+  readonly api: SqlApi;
+  /** The layout in use. */
+  readonly layout: SqlLayout;
+  /** The table name. */
+  readonly table: string;
+  /** The client passed in (escape hatch). */
+  readonly client: SqlClient;
+  /** The CREATE statements `ensureSchema()` issues on an empty database, for migrations. */
+  readonly schema: readonly string[];
+  /** Create the table and index if missing (Django layout: add the satchel columns). Idempotent. */
+  ensureSchema(): Promise<void>;
+  /** Delete every row with `expires <= now`; resolves to how many were deleted. */
+  clearExpired(now: number): Promise<number>;
+}
+
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const KEY = /^[a-z0-9]{8,64}$/;
+const DJANGO_KEY = /^[a-z0-9]{8,40}$/;
+/** Django's own name for the `expire_date` index of `django_session` (from its migration). */
+const DJANGO_INDEX = "django_session_expire_date_a5c62663";
+
+interface Statements {
+  load: string;
+  create: string;
+  saveVersioned: string;
+  saveAny: string;
+  exists: string;
+  delete: string;
+  clear: string;
+  probeAll: string;
+  probeTable: string;
+  create_schema: string[];
+  /** Django layout: `[column, probe, ALTER]` for each satchel column. */
+  extraColumns: [string, string, string][];
+}
+
+/**
+ * Identifier quoting. SQLite (and D1) get backticks, not double quotes: builds with the
+ * "double-quoted string literal" misfeature (Bun's among them) read `"missing_column"` as the string
+ * 'missing_column', which would make a schema probe pass and a load return column names as values.
+ */
+function quoter(dialect: SqlDialect): (name: string) => string {
+  return dialect === "postgres" ? (name) => `"${name}"` : (name) => `\`${name}\``;
+}
+
+/** An index name within the 63/64-character identifier limits, distinct per table. */
+function indexName(table: string, suffix: string): string {
+  const full = `${table}_${suffix}`;
+  if (full.length <= 60) return full;
+  let hash = 0x811c9dc5; // FNV-1a, only to keep long names distinct
+  for (let i = 0; i < table.length; i++) hash = Math.imul(hash ^ table.charCodeAt(i), 0x01000193) >>> 0;
+  return `${table.slice(0, 40)}_${hash.toString(16).padStart(8, "0")}_${suffix}`;
+}
+
+function buildStatements(dialect: SqlDialect, layout: SqlLayout, table: string): Statements {
+  const q = quoter(dialect);
+  const t = q(table);
+  const pg = dialect === "postgres";
+  const my = dialect === "mysql";
+  const django = layout === "django";
+  const c = django
+    ? { key: "session_key", data: "session_data", expires: "expire_date", created: "satchel_created", active: "satchel_active", expiry: "satchel_expiry", version: "satchel_version" }
+    : { key: "id", data: "data", expires: "expires", created: "created", active: "active", expiry: "expiry", version: "version" };
+  const [key, data, expires, created, active, expiry, version] = [c.key, c.data, c.expires, c.created, c.active, c.expiry, c.version].map(q) as [string, string, string, string, string, string, string];
+
+  // How a time parameter enters SQL and how the expiry column comes out as epoch ms.
+  const timeIn = !django ? "?" : pg ? "CAST(? AS timestamptz)" : my ? "CAST(? AS DATETIME(6))" : "?";
+  const expiresOut = !django
+    ? expires
+    : pg
+    ? `CAST(CEIL(EXTRACT(EPOCH FROM ${expires}) * 1000) AS bigint)`
+    : my
+    ? `(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', ${expires}) + 999) DIV 1000`
+    : expires; // SQLite text, parsed in JavaScript
+  const versionIn = django ? `COALESCE(${version}, 0)` : version;
+  const onConflict = my ? "" : ` ON CONFLICT (${key}) DO NOTHING`;
+  const set = `${data} = ?, ${expires} = ${timeIn}, ${created} = ?, ${active} = ?, ${expiry} = ?`;
+  const columns = `${key}, ${data}, ${expires}, ${created}, ${active}, ${expiry}, ${version}`;
+
+  const text = pg ? "text" : my ? "longtext" : "text";
+  const bigint = dialect === "sqlite" || dialect === "d1" ? "integer" : "bigint";
+  let create_schema: string[];
+  if (!django) {
+    const idx = q(my ? "expires_idx" : indexName(table, "expires_idx"));
+    const id = my ? "varchar(64) CHARACTER SET ascii COLLATE ascii_bin" : pg ? "varchar(64)" : "text";
+    const body = `${key} ${id} NOT NULL PRIMARY KEY, ${data} ${text} NOT NULL, ${expires} ${bigint} NOT NULL, ` +
+      `${created} ${bigint} NOT NULL, ${active} ${bigint} NOT NULL, ${expiry} ${text} NULL, ${version} ${bigint} NOT NULL`;
+    create_schema = my
+      ? [`CREATE TABLE IF NOT EXISTS ${t} (${body}, INDEX ${idx} (${expires})) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`]
+      : [`CREATE TABLE IF NOT EXISTS ${t} (${body})`, `CREATE INDEX IF NOT EXISTS ${idx} ON ${t} (${expires})`];
+  } else {
+    const idx = q(table === "django_session" ? DJANGO_INDEX : indexName(table, "expire_date_idx"));
+    const date = pg ? "timestamp with time zone" : my ? "datetime(6)" : "datetime";
+    const body = `${key} varchar(40) NOT NULL PRIMARY KEY, ${data} ${text} NOT NULL, ${expires} ${date} NOT NULL, ` +
+      `${created} ${bigint} NULL, ${active} ${bigint} NULL, ${expiry} ${text} NULL, ${version} ${bigint} NULL`;
+    create_schema = my
+      ? [`CREATE TABLE IF NOT EXISTS ${t} (${body}, INDEX ${idx} (${expires})) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`]
+      : [`CREATE TABLE IF NOT EXISTS ${t} (${body})`, `CREATE INDEX IF NOT EXISTS ${idx} ON ${t} (${expires})`];
+  }
+  const extraColumns: [string, string, string][] = !django ? [] : [
+    [created, bigint], [active, bigint], [expiry, text], [version, bigint],
+  ].map(([col, type]) => [col!, `SELECT ${col} FROM ${t} WHERE 1 = 0`, `ALTER TABLE ${t} ADD COLUMN ${col} ${type} NULL`]);
+
+  const statements: Statements = {
+    load: `SELECT ${data} AS data, ${expiresOut} AS expires, ${created} AS created, ${active} AS active, ` +
+      `${expiry} AS expiry, ${versionIn} AS version FROM ${t} WHERE ${key} = ? AND ${expires} > ${timeIn}`,
+    create: `INSERT INTO ${t} (${columns}) VALUES (?, ?, ${timeIn}, ?, ?, ?, 1)${onConflict}`,
+    saveVersioned: `UPDATE ${t} SET ${set}, ${version} = ${versionIn} + 1 WHERE ${key} = ? AND ${versionIn} = ?`,
+    saveAny: my
+      ? `UPDATE ${t} SET ${set}, ${version} = LAST_INSERT_ID(${versionIn} + 1) WHERE ${key} = ?`
+      : `UPDATE ${t} SET ${set}, ${version} = ${versionIn} + 1 WHERE ${key} = ? RETURNING ${version} AS version`,
+    exists: `SELECT 1 AS one FROM ${t} WHERE ${key} = ?`,
+    delete: `DELETE FROM ${t} WHERE ${key} = ?`,
+    clear: `DELETE FROM ${t} WHERE ${expires} <= ${timeIn}`,
+    probeAll: `SELECT ${columns} FROM ${t} WHERE 1 = 0`,
+    probeTable: `SELECT ${key} FROM ${t} WHERE 1 = 0`,
+    create_schema,
+    extraColumns,
+  };
+  if (pg) {
+    // All SQL above is ours and holds no literal "?": number the placeholders for PostgreSQL.
+    for (const name of ["load", "create", "saveVersioned", "saveAny", "exists", "delete", "clear"] as const) {
+      let n = 0;
+      statements[name] = statements[name].replace(/\?/g, () => `$${++n}`);
+    }
+  }
+  return statements;
+}
+
+function toInt(value: unknown, what: string): number {
+  const n = typeof value === "bigint" ? Number(value) : typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isSafeInteger(n)) {
+    throw new Error(`sqlStore: the database returned a non-integer ${what}`);
+  }
+  return n;
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, "0");
+}
+
+/** Epoch ms as the UTC text Django writes (`YYYY-MM-DD HH:MM:SS.ffffff`). */
+function djangoTime(ms: number): string {
+  const d = new Date(ms);
+  return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}000`;
+}
+
+const DJANGO_TEXT_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:Z|[+-]00:?00)?$/;
+
+/** Django's SQLite text time (UTC) as epoch ms, rounded up so sub-millisecond rows stay consistent with `> now`. */
+function parseDjangoTime(value: unknown): number {
+  const m = typeof value === "string" ? DJANGO_TEXT_TIME.exec(value) : null;
+  if (!m) throw new Error("sqlStore: the database returned an unreadable expire_date");
+  const micros = Number((m[7] ?? "").padEnd(6, "0"));
+  const base = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  return base + Math.ceil(micros / 1000);
+}
+
+/**
+ * A session store on one SQL table. See the module documentation for the options, both layouts,
+ * consistency and expiry.
+ *
+ * @param options the client and, optionally, dialect, layout, table and `ensureSchema`
+ * @returns a `SessionStore` with `ensureSchema()` and `clearExpired(now)`
+ * @throws {TypeError} for an unrecognised client, a dialect that does not match it, an unknown
+ *   layout or an invalid table name
+ *
+ * @example Django's table, shared with a Django project (postgres.js connects lazily, on the first query)
+ * ```ts
+ * import postgres from "postgres";
+ * import { sqlStore } from "@satchel/session/stores/sql";
+ *
+ * const store = sqlStore({ client: postgres("postgres://localhost/app"), layout: "django" });
+ * if (store.table !== "django_session" || store.rawIds !== true || store.dialect !== "postgres") throw new Error("unexpected");
+ * // await store.ensureSchema(); // optional: the first query runs it anyway
+ * ```
+ */
+export function sqlStore(options: SqlStoreOptions): SqlStore {
+  if (options === null || typeof options !== "object") throw new TypeError("sqlStore() needs an options object with a client");
+  const { client } = options;
+  const api = detectApi(client);
+  if (!api) {
+    throw new TypeError(
+      "sqlStore() cannot use this client: pass postgres.js, a pg Client or Pool, a mysql2 promise connection or pool, a node:sqlite or bun:sqlite database, or a D1 binding",
+    );
+  }
+  const allowed = dialectsOf(api);
+  const dialect = options.dialect ?? allowed[0]!;
+  if (!allowed.includes(dialect)) {
+    throw new TypeError(`sqlStore() was given dialect "${String(dialect)}" but the client is ${api}, which speaks ${allowed.join(" or ")}`);
+  }
+  const layout = options.layout ?? "satchel";
+  if (layout !== "satchel" && layout !== "django") {
+    throw new TypeError(`sqlStore() layout must be "satchel" or "django": received ${JSON.stringify(String(layout))}`);
+  }
+  const table = options.table ?? (layout === "django" ? "django_session" : "satchel_sessions");
+  if (typeof table !== "string" || !TABLE_NAME.test(table)) {
+    throw new TypeError("sqlStore() table must match /^[A-Za-z_][A-Za-z0-9_]{0,62}$/ (letters, digits and _ only)");
+  }
+  const driver: Driver = createDriver(client, api);
+  const sql = buildStatements(dialect, layout, table);
+  const django = layout === "django";
+  const keyPattern = django ? DJANGO_KEY : KEY;
+  const auto = options.ensureSchema ?? true;
+
+  const time = (ms: number): SqlParam => !django ? ms : dialect === "postgres" ? new Date(ms).toISOString() : djangoTime(ms);
+  const nowParam = (now: number): SqlParam => time(Math.floor(now));
+
+  const probe = async (text: string): Promise<boolean> => {
+    try {
+      await driver.first(text, []);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const runDdl = async (statements: readonly string[], done: () => Promise<boolean>): Promise<void> => {
+    try {
+      for (const statement of statements) await driver.ddl(statement);
+    } catch (error) {
+      if (!(await done())) throw error; // unless another process got there first
+    }
+  };
+  const ensure = async (): Promise<void> => {
+    if (await probe(sql.probeAll)) return;
+    if (!(await probe(sql.probeTable))) await runDdl(sql.create_schema, () => probe(sql.probeTable));
+    for (const [, columnProbe, alter] of sql.extraColumns) {
+      if (!(await probe(columnProbe))) await runDdl([alter], () => probe(columnProbe));
+    }
+    if (!(await probe(sql.probeAll))) {
+      throw new Error(`sqlStore: table ${table} exists but does not have the columns of the "${layout}" layout`);
+    }
+  };
+  let ready: Promise<void> | undefined;
+  const prepared = (): Promise<void> | undefined => {
+    if (!auto) return undefined;
+    return ready ??= ensure().catch((error: unknown) => {
+      ready = undefined; // retry on the next call
+      throw error;
+    });
+  };
+
+  const checkKey = (key: string): void => {
+    if (typeof key !== "string" || !keyPattern.test(key)) throw new TypeError("sqlStore: invalid session key");
+  };
+  const recordParams = (record: SessionRecord): SqlParam[] => {
+    if (record === null || typeof record !== "object" || typeof record.data !== "string") {
+      throw new TypeError("sqlStore: a record needs a string data field");
+    }
+    for (const field of ["expires", "created", "active"] as const) {
+      if (!Number.isSafeInteger(record[field])) throw new TypeError(`sqlStore: record.${field} must be an integer of epoch milliseconds`);
+    }
+    const { expiry } = record;
+    if (expiry != null && typeof expiry !== "string" && !(typeof expiry === "number" && Number.isFinite(expiry))) {
+      throw new TypeError("sqlStore: record.expiry must be a finite number, a string or absent");
+    }
+    return [record.data, time(record.expires), record.created, record.active, expiry == null ? null : JSON.stringify(expiry)];
+  };
+  const toVersion = (version: Version): number => {
+    const n = typeof version === "string" && /^\d{1,15}$/.test(version) ? Number(version) : version;
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
+      throw new TypeError("sqlStore: save() received a version this store did not issue");
+    }
+    return n;
+  };
+  const decode = (row: SqlRow, now: number): LoadedRecord | null => {
+    if (typeof row.data !== "string") throw new Error("sqlStore: the database returned non-text session data");
+    const expires = django && (dialect === "sqlite" || dialect === "d1") ? parseDjangoTime(row.expires) : toInt(row.expires, "expiry time");
+    if (!(expires > now)) return null;
+    const created = row.created == null && django ? now : toInt(row.created, "creation time");
+    const active = row.active == null && django ? now : toInt(row.active, "activity time");
+    const version = toInt(row.version, "version");
+    if (row.expiry == null) return { data: row.data, expires, created, active, version };
+    let expiry: unknown;
+    try {
+      expiry = JSON.parse(String(row.expiry));
+    } catch {
+      expiry = undefined;
+    }
+    if (typeof expiry !== "string" && !(typeof expiry === "number" && Number.isFinite(expiry))) {
+      throw new Error("sqlStore: the database returned an unreadable expiry override");
+    }
+    return { data: row.data, expires, created, active, expiry, version };
+  };
+
+  const store: SqlStore = {
+    kind: "server",
+    ...(django ? { rawIds: true } : {}),
+    dialect,
+    api,
+    layout,
+    table,
+    client,
+    schema: Object.freeze([...sql.create_schema]),
+
+    async ensureSchema(): Promise<void> {
+      await ensure();
+      ready = Promise.resolve();
+    },
+
+    async load(key: string, now: number): Promise<LoadedRecord | null> {
+      if (typeof key !== "string" || !keyPattern.test(key)) return null;
+      if (typeof now !== "number" || !Number.isFinite(now)) throw new TypeError("sqlStore: load() needs now as epoch milliseconds");
+      await prepared();
+      const row = await driver.first(sql.load, [key, nowParam(now)]);
+      return row ? decode(row, now) : null;
+    },
+
+    async create(key: string, record: SessionRecord): Promise<Version> {
+      checkKey(key);
+      const [data, expires, created, active, expiry] = recordParams(record);
+      await prepared();
+      const params: SqlParam[] = [key, data!, expires!, created!, active!, expiry!];
+      if (dialect === "mysql") {
+        try {
+          await driver.write(sql.create, params);
+        } catch (error) {
+          const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
+          // The driver's message quotes the key, so it is dropped rather than kept as the cause.
+          if (code === "ER_DUP_ENTRY" || errno === 1062) throw new SessionError("SESSION_EXISTS", "A session record already exists under this key.");
+          throw error;
+        }
+        return 1;
+      }
+      const { count } = await driver.write(sql.create, params);
+      if (count === 0) throw new SessionError("SESSION_EXISTS", "A session record already exists under this key.");
+      return 1;
+    },
+
+    async save(key: string, record: SessionRecord, version?: Version): Promise<Version | undefined> {
+      checkKey(key);
+      const params = recordParams(record);
+      const expected = version === undefined ? undefined : toVersion(version);
+      await prepared();
+      if (expected === undefined) {
+        if (dialect === "mysql") {
+          const { count, insertId } = await driver.write(sql.saveAny, [...params, key]);
+          if (count === 0) throw interrupted();
+          // LAST_INSERT_ID(expr) hands the new version back in the OK packet's insert id.
+          return insertId !== undefined && insertId > 0 ? insertId : undefined;
+        }
+        const row = await driver.first(sql.saveAny, [...params, key]);
+        if (!row) throw interrupted();
+        return toInt(row.version, "version");
+      }
+      const { count } = await driver.write(sql.saveVersioned, [...params, key, expected]);
+      if (count > 0) return expected + 1;
+      if (await driver.first(sql.exists, [key])) {
+        throw new SessionError("SESSION_CONFLICT", "The session was changed by another request since it was loaded.");
+      }
+      throw interrupted();
+    },
+
+    async delete(key: string): Promise<void> {
+      checkKey(key);
+      await prepared();
+      await driver.write(sql.delete, [key]);
+    },
+
+    async clearExpired(now: number): Promise<number> {
+      if (typeof now !== "number" || !Number.isFinite(now)) throw new TypeError("sqlStore: clearExpired() needs now as epoch milliseconds");
+      await prepared();
+      const { count } = await driver.write(sql.clear, [nowParam(now)]);
+      return count;
+    },
+  };
+  return store;
+}
+
+function interrupted(): SessionError {
+  return new SessionError(
+    "SESSION_INTERRUPTED",
+    "The request's session was deleted before the request completed. The user may have logged out in a concurrent request, for example.",
+  );
+}

@@ -1,0 +1,537 @@
+/**
+ * tieredStore() (Django's cached_db): the conformance suite with the real Redis (127.0.0.1:6379 or
+ * $REDIS_URL) as the cache in front of memoryStore() as the durable store, then the tiered
+ * behaviour itself: hits, misses and refills, versions, cache outages (a refused connection, a
+ * hanging client), durable outages, and the "deleted behind its back" quirk.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import process from "node:process";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { createClient } from "redis";
+import { Redis as IORedis } from "ioredis";
+import { createSessions, memoryStore, SessionError } from "../mod.ts";
+import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../mod.ts";
+import { redisStore } from "../stores/redis.ts";
+import { tieredStore } from "../stores/tiered.ts";
+import type { CacheErrorEvent } from "../stores/tiered.ts";
+import { freshKey, testStore } from "./_store_suite.ts";
+import { fakeClock, serviceAvailable } from "./_env.ts";
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const RUN = `${Date.now().toString(36)}${crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36)}`;
+const prefixFor = (name: string): string => `satchel-test:${RUN}:tiered-${name}:`;
+
+type NodeRedis = ReturnType<typeof createClient>;
+
+async function connectNodeRedis(): Promise<NodeRedis> {
+  const client = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
+  client.on("error", () => {});
+  await client.connect();
+  return client as NodeRedis;
+}
+
+let probe: Promise<boolean> | undefined;
+function redisUp(): Promise<boolean> {
+  probe ??= serviceAvailable(`Redis (${REDIS_URL})`, async () => {
+    const client = await connectNodeRedis();
+    try {
+      await client.sendCommand(["PING"]);
+    } finally {
+      client.destroy();
+    }
+  });
+  return probe;
+}
+
+async function dropPrefix(client: NodeRedis, prefix: string): Promise<void> {
+  const keys = (await client.sendCommand(["KEYS", `${prefix}*`])) as string[];
+  if (keys.length > 0) await client.sendCommand(["DEL", ...keys]);
+}
+
+/** A TCP port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+// ---- the conformance suite: Redis cache in front of memoryStore() ----
+
+testStore("tieredStore(redis over memory)", async () => {
+  if (!(await redisUp())) return null;
+  const client = await connectNodeRedis();
+  const prefix = prefixFor("suite");
+  const events: CacheErrorEvent[] = [];
+  return {
+    store: tieredStore({
+      cache: redisStore({ client, prefix }),
+      // sweepBatch 0: no opportunistic sweep on writes, so the suite's clearExpired() count holds
+      // (the default sweep already drops the suite's expired records when it creates the next one).
+      store: memoryStore({ sweepBatch: 0 }),
+      onCacheError: (event) => events.push(event),
+    }),
+    close: async () => {
+      await dropPrefix(client, prefix);
+      client.destroy();
+      assert.deepEqual(events, [], "no cache failure while Redis is up");
+    },
+  };
+}, { cas: true, clearExpired: true });
+
+// ---- helpers for the tiered behaviour ----
+
+function record(now: number, extra: Partial<SessionRecord> = {}): SessionRecord {
+  return { data: '{"a":1}', expires: now + 60_000, created: now, active: now, ...extra };
+}
+
+/** Wrap a store to record `method` for each call. */
+function counted<S extends SessionStore>(inner: S): { store: S; calls: string[] } {
+  const calls: string[] = [];
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        calls.push(String(prop));
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { store, calls };
+}
+
+/** A store that is down: every call rejects the way a client does when its server refuses. */
+function downStore(): SessionStore {
+  const fail = (): Promise<never> =>
+    Promise.reject(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }));
+  return { load: fail, create: fail, save: fail, delete: fail };
+}
+
+/** A store whose calls never settle. */
+function hangingStore(): SessionStore {
+  const hang = (): Promise<never> => new Promise<never>(() => {});
+  return { load: hang, create: hang, save: hang, delete: hang };
+}
+
+const isCode = (code: string) => (error: unknown): boolean => error instanceof SessionError && error.code === code;
+
+function tiers(options: { cache?: SessionStore; store?: SessionStore; cacheTimeout?: number } = {}) {
+  const cache = counted(options.cache ?? memoryStore());
+  const durable = counted(options.store ?? memoryStore());
+  const events: CacheErrorEvent[] = [];
+  const store = tieredStore({
+    cache: cache.store,
+    store: durable.store,
+    onCacheError: (event) => events.push(event),
+    ...(options.cacheTimeout === undefined ? {} : { cacheTimeout: options.cacheTimeout }),
+  });
+  const reset = (): void => {
+    cache.calls.length = 0;
+    durable.calls.length = 0;
+  };
+  return {
+    store,
+    cache: cache.store,
+    durable: durable.store,
+    cacheCalls: cache.calls,
+    durableCalls: durable.calls,
+    events,
+    reset,
+  };
+}
+
+// ---- the tiered behaviour ----
+
+describe("tieredStore()", () => {
+  test("tieredStore() answers a cache hit without reading the durable store", async () => {
+    const t = tiers();
+    const key = freshKey();
+    const now = Date.now();
+    await t.store.create(key, record(now));
+    t.reset();
+    const loaded = await t.store.load(key, now);
+    assert.equal(loaded?.data, '{"a":1}');
+    assert.deepEqual(t.durableCalls, []);
+    assert.deepEqual(t.cacheCalls, ["load"]);
+  });
+
+  test("tieredStore() reads the durable store on a miss and refills the cache with its record and version", async () => {
+    const t = tiers();
+    const key = freshKey();
+    const now = Date.now();
+    await t.store.create(key, record(now, { expiry: 0 }));
+    await t.store.save(key, record(now, { data: '{"a":2}', expiry: 0 }));
+    await t.cache.delete(key);
+    t.reset();
+    const first = await t.store.load(key, now);
+    assert.deepEqual(t.durableCalls, ["load"]);
+    const durable = await t.durable.load(key, now);
+    assert.deepEqual(first, durable);
+    t.reset();
+    const second = await t.store.load(key, now);
+    assert.deepEqual(t.durableCalls, [], "the refill serves the next load");
+    assert.deepEqual(second, durable, "same record, same version, expiry 0 kept");
+    assert.equal(t.events.length, 0);
+  });
+
+  test("tieredStore() returns the durable store's versions, and a cached version saves with compare-and-set", async () => {
+    const t = tiers({ cache: redisLikeVersions(memoryStore()) });
+    const key = freshKey();
+    const now = Date.now();
+    const v1 = await t.store.create(key, record(now));
+    assert.equal(v1, (await t.durable.load(key, now))?.version);
+    const hit = await t.store.load(key, now);
+    assert.equal(hit?.version, v1, "a cache hit carries the durable version, not the cache's");
+    const v2 = await t.store.save(key, record(now, { data: '{"a":2}' }), hit?.version);
+    assert.equal(v2, (await t.durable.load(key, now))?.version);
+    assert.notEqual(v2, v1);
+    assert.equal((await t.store.load(key, now))?.version, v2, "the cache was updated with the new version");
+    await assert.rejects(t.store.save(key, record(now, { data: '{"stale":true}' }), v1), isCode("SESSION_CONFLICT"));
+    assert.equal((await t.durable.load(key, now))?.data, '{"a":2}');
+  });
+
+  test("tieredStore() evicts a stale cache entry when the durable store reports a conflict", async () => {
+    const t = tiers();
+    const key = freshKey();
+    const now = Date.now();
+    await t.store.create(key, record(now));
+    // Another writer updates the durable store directly; the cache still holds version 1.
+    await t.durable.save(key, record(now, { data: '{"other":true}' }));
+    const stale = await t.store.load(key, now);
+    assert.equal(stale?.data, '{"a":1}');
+    await assert.rejects(
+      t.store.save(key, record(now, { data: '{"mine":true}' }), stale?.version),
+      isCode("SESSION_CONFLICT"),
+    );
+    assert.equal(await t.cache.load(key, now), null, "evicted");
+    const fresh = await t.store.load(key, now);
+    assert.equal(fresh?.data, '{"other":true}', "the retry reads the durable record");
+    assert.equal(await t.store.save(key, record(now, { data: '{"mine":true}' }), fresh?.version), 3);
+  });
+
+  test("tieredStore() keeps Django's quirk: a record deleted behind its back is served from the cache until the next write", async () => {
+    const t = tiers();
+    const key = freshKey();
+    const now = Date.now();
+    await t.store.create(key, record(now));
+    await t.durable.delete(key);
+    const ghost = await t.store.load(key, now);
+    assert.equal(ghost?.data, '{"a":1}', "the cache is trusted on reads");
+    await assert.rejects(t.store.save(key, record(now, { data: "{}" }), ghost?.version), isCode("SESSION_INTERRUPTED"));
+    assert.equal(await t.durable.load(key, now), null, "never resurrected");
+    assert.equal(await t.store.load(key, now), null, "the failed write evicted the ghost");
+  });
+
+  test("tieredStore() puts the saved record in the cache even when the cache had no entry", async () => {
+    const t = tiers();
+    const key = freshKey();
+    const now = Date.now();
+    const v1 = await t.store.create(key, record(now));
+    await t.cache.delete(key);
+    await t.store.save(key, record(now, { data: '{"a":3}' }), v1);
+    t.reset();
+    assert.equal((await t.store.load(key, now))?.data, '{"a":3}');
+    assert.deepEqual(t.durableCalls, []);
+  });
+
+  test("tieredStore() replaces a cache entry it cannot read with the durable record", async () => {
+    const t = tiers();
+    const key = freshKey();
+    const now = Date.now();
+    await t.durable.create(key, record(now, { data: '{"real":1}' }));
+    await t.cache.create(key, record(now, { data: "not an envelope" }));
+    assert.equal((await t.store.load(key, now))?.data, '{"real":1}');
+    t.reset();
+    assert.equal((await t.store.load(key, now))?.data, '{"real":1}');
+    assert.deepEqual(t.durableCalls, [], "replaced, so the next load hits");
+  });
+
+  test("tieredStore() never lets a slow refill overwrite an entry written meanwhile", async () => {
+    const base = memoryStore();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let slow = false;
+    const durable: SessionStore = {
+      load: async (key, now) => {
+        const result = await base.load(key, now);
+        if (slow) await gate;
+        return result;
+      },
+      create: (key, rec) => base.create(key, rec),
+      save: (key, rec, version) => base.save(key, rec, version),
+      delete: (key) => base.delete(key),
+    };
+    const t = tiers({ store: durable });
+    const key = freshKey();
+    const now = Date.now();
+    const v1 = await t.store.create(key, record(now));
+    await t.cache.delete(key);
+    slow = true;
+    const reading = t.store.load(key, now); // reads version 1, then waits
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const v2 = await t.store.save(key, record(now, { data: '{"newer":true}' }), v1);
+    release();
+    assert.equal((await reading)?.data, '{"a":1}');
+    slow = false;
+    const cached = await t.store.load(key, now);
+    assert.equal(cached?.data, '{"newer":true}');
+    assert.equal(cached?.version, v2);
+    assert.deepEqual(t.events, [], "losing the refill race is not a failure");
+  });
+
+  test("tieredStore() propagates SESSION_EXISTS from the durable store and leaves the cache alone", async () => {
+    const t = tiers();
+    const key = freshKey();
+    const now = Date.now();
+    await t.durable.create(key, record(now, { data: '{"first":true}' }));
+    t.reset();
+    await assert.rejects(t.store.create(key, record(now, { data: '{"second":true}' })), isCode("SESSION_EXISTS"));
+    assert.deepEqual(t.cacheCalls, []);
+    assert.equal((await t.store.load(key, now))?.data, '{"first":true}');
+  });
+
+  test("tieredStore() deletes from both tiers", async () => {
+    const t = tiers();
+    const key = freshKey();
+    const now = Date.now();
+    await t.store.create(key, record(now));
+    await t.store.delete(key);
+    assert.equal(await t.durable.load(key, now), null);
+    assert.equal(await t.cache.load(key, now), null);
+    assert.equal(await t.store.load(key, now), null);
+    await t.store.delete(key);
+  });
+
+  test("tieredStore() with the durable store down fails loads that miss, creates, saves and deletes, and writes no cache", async () => {
+    const t = tiers({ store: downStore() });
+    const key = freshKey();
+    const now = Date.now();
+    await assert.rejects(t.store.load(key, now), /ECONNREFUSED/);
+    await assert.rejects(t.store.create(key, record(now)), /ECONNREFUSED/);
+    await assert.rejects(t.store.save(key, record(now)), /ECONNREFUSED/);
+    await assert.rejects(t.store.delete(key), /ECONNREFUSED/);
+    assert.deepEqual(t.cacheCalls, ["load"], "only the load asked the cache");
+    assert.deepEqual(t.events, []);
+  });
+
+  test("tieredStore() serves a cache hit while the durable store is down (the cache is trusted)", async () => {
+    const cache = memoryStore();
+    const now = Date.now();
+    const key = freshKey();
+    await tieredStore({ cache, store: memoryStore() }).create(key, record(now));
+    const t = tiers({ cache, store: downStore() });
+    assert.equal((await t.store.load(key, now))?.data, '{"a":1}');
+  });
+
+  test("tieredStore() with the cache refusing: loads, creates and saves go on, one report per failure; delete fails closed", async () => {
+    const t = tiers({ cache: downStore() });
+    const key = freshKey();
+    const now = Date.now();
+    const v1 = await t.store.create(key, record(now));
+    assert.deepEqual(t.events.map((e) => e.operation), ["write"]);
+    assert.equal((await t.store.load(key, now))?.version, v1);
+    assert.deepEqual(t.events.map((e) => e.operation), ["write", "load"], "no refill attempt after a failed read");
+    assert.equal(typeof await t.store.save(key, record(now, { data: "{}" }), v1), "number");
+    assert.deepEqual(t.events.map((e) => e.operation), ["write", "load", "write"]);
+    assert.ok(t.events.every((e) => /ECONNREFUSED/.test(String(e.error))));
+    await assert.rejects(
+      t.store.delete(key),
+      /ECONNREFUSED/,
+      "a logout is not reported done while the cache may still hold the session",
+    );
+    assert.equal(await t.durable.load(key, now), null, "the durable record is gone all the same");
+  });
+
+  test("tieredStore() bounds a hanging cache by cacheTimeout and degrades", async () => {
+    const t = tiers({ cache: hangingStore(), cacheTimeout: 20 });
+    const key = freshKey();
+    const now = Date.now();
+    const started = Date.now();
+    await t.store.create(key, record(now));
+    assert.equal((await t.store.load(key, now))?.data, '{"a":1}');
+    assert.ok(Date.now() - started < 2_000);
+    assert.deepEqual(t.events.map((e) => [e.operation, (e.error as Error).name]), [["write", "TimeoutError"], [
+      "load",
+      "TimeoutError",
+    ]]);
+    await assert.rejects(t.store.delete(key), { name: "TimeoutError" });
+  });
+
+  test("tieredStore() with a Redis cache on a closed port degrades to the durable store through createSessions()", async () => {
+    const port = await closedPort();
+    const refused = new IORedis({
+      host: "127.0.0.1",
+      port,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    refused.on("error", () => {});
+    // Default ioredis options queue commands while reconnecting: that hangs rather than refuses.
+    const queueing = new IORedis({ host: "127.0.0.1", port, lazyConnect: true });
+    queueing.on("error", () => {});
+    try {
+      for (const [client, expected] of [[refused, "Error"], [queueing, "TimeoutError"]] as const) {
+        const events: CacheErrorEvent[] = [];
+        const durable = memoryStore();
+        const clock = fakeClock();
+        const sessions = createSessions<Record<string, unknown>>({
+          secret: "tiered-test-secret-0123456789abcdef-xyz",
+          now: clock.now,
+          cookie: { secure: false },
+          store: tieredStore({
+            cache: redisStore({ client, prefix: prefixFor("down") }),
+            store: durable,
+            cacheTimeout: 50,
+            onCacheError: (event) => events.push(event),
+          }),
+        });
+        const first = await sessions.handle(new Request("http://localhost/"), (_r, s) => {
+          s.set("user", "ada");
+          return new Response("ok");
+        });
+        assert.equal(first.status, 200);
+        const cookie = first.headers.getSetCookie()[0]!.split(";")[0]!;
+        const second = await sessions.handle(
+          new Request("http://localhost/", { headers: { cookie } }),
+          (_r, s) => new Response(String(s.get("user"))),
+        );
+        assert.equal(await second.text(), "ada");
+        assert.equal(durable.size, 1);
+        assert.deepEqual(events.map((e) => e.operation), ["write", "load"]);
+        assert.ok(
+          events.every((e) => (e.error as Error).name === expected),
+          `${expected}: ${events.map((e) => String(e.error))}`,
+        );
+      }
+    } finally {
+      for (const client of [refused, queueing]) if (client.status !== "end") client.disconnect();
+    }
+  });
+
+  test("tieredStore() logs absorbed cache failures as one line without keys, data or messages by default", async () => {
+    const lines: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => {
+      lines.push(args.map(String).join(" "));
+    };
+    const key = freshKey();
+    try {
+      const store = tieredStore({ cache: downStore(), store: memoryStore() });
+      await store.create(key, record(Date.now(), { data: '{"secret":"hunter2"}' }));
+      await store.load(key, Date.now());
+    } finally {
+      console.error = original;
+    }
+    assert.equal(lines.length, 2);
+    assert.match(lines[0]!, /^\[satchel\] tieredStore: cache write failed \(Error ECONNREFUSED\)/);
+    assert.match(lines[1]!, /cache load failed/);
+    for (const line of lines) {
+      assert.ok(!line.includes(key) && !line.includes("hunter2") && !line.includes("127.0.0.1"), line);
+      assert.ok(!line.includes("\n"));
+    }
+  });
+
+  test("tieredStore() survives a throwing onCacheError", async () => {
+    const store = tieredStore({
+      cache: downStore(),
+      store: memoryStore(),
+      onCacheError: () => {
+        throw new Error("hook");
+      },
+    });
+    const key = freshKey();
+    await store.create(key, record(Date.now()));
+    assert.ok(await store.load(key, Date.now()));
+  });
+
+  test("tieredStore() refuses malformed keys before touching either tier", async () => {
+    const t = tiers();
+    for (const bad of ["short", "UPPERCASE0", "a".repeat(65), "../abcdefgh", "abc defgh"]) {
+      assert.equal(await t.store.load(bad, Date.now()), null);
+      await assert.rejects(t.store.create(bad, record(Date.now())), TypeError);
+      await assert.rejects(t.store.save(bad, record(Date.now())), TypeError);
+      await assert.rejects(t.store.delete(bad), TypeError);
+    }
+    assert.deepEqual([...t.cacheCalls, ...t.durableCalls], []);
+  });
+
+  test("tieredStore() validates its options, follows the durable store's rawIds and forwards clearExpired", async () => {
+    const memory = memoryStore();
+    assert.throws(() => tieredStore(undefined as never), TypeError);
+    assert.throws(() => tieredStore({ cache: memory, store: {} as SessionStore }), TypeError);
+    assert.throws(
+      () => tieredStore({ cache: { kind: "cookie" } as unknown as SessionStore, store: memory }),
+      TypeError,
+    );
+    assert.throws(() => tieredStore({ cache: memory, store: memory }), TypeError);
+    assert.throws(() => tieredStore({ cache: memoryStore(), store: memory, cacheTimeout: -1 }), RangeError);
+    assert.throws(() => tieredStore({ cache: memoryStore(), store: memory, onCacheError: 1 as never }), TypeError);
+
+    const withMemory = tieredStore({ cache: memoryStore(), store: memory });
+    assert.equal(withMemory.rawIds, true);
+    const now = Date.now();
+    await withMemory.create(freshKey(), record(now - 120_000));
+    assert.equal(await withMemory.clearExpired!(now), 1);
+
+    const hashed = tieredStore({ cache: memoryStore(), store: downStore() });
+    assert.equal(hashed.rawIds, undefined);
+    assert.equal(hashed.clearExpired, undefined);
+  });
+});
+
+/** A memory store whose versions are strings, as Redis's are, to tell the tiers' versions apart. */
+function redisLikeVersions(inner: SessionStore): SessionStore {
+  const out = (v: Version | undefined | void): string | undefined => (v === undefined ? undefined : `cache-${v}`);
+  const back = (v: Version | undefined): Version | undefined => (typeof v === "string" ? Number(v.slice(6)) : v);
+  return {
+    load: async (key, now): Promise<LoadedRecord | null> => {
+      const loaded = await inner.load(key, now);
+      return loaded && { ...loaded, version: out(loaded.version) };
+    },
+    create: async (key, rec) => out(await inner.create(key, rec)),
+    save: async (key, rec, version) => out(await inner.save(key, rec, back(version))),
+    delete: (key) => inner.delete(key),
+  };
+}
+
+// What the tiered store leaves in a real Redis cache.
+describe("tieredStore() with Redis", () => {
+  let up = false;
+  let client: NodeRedis;
+  const prefix = prefixFor("specific");
+  before(async () => {
+    up = await redisUp();
+    if (up) client = await connectNodeRedis();
+  });
+  after(async () => {
+    if (!up) return;
+    await dropPrefix(client, prefix);
+    client.destroy();
+  });
+
+  test("tieredStore() keeps the durable version inside the Redis entry and Redis's TTL at the record's expiry", async (t) => {
+    if (!up) return t.skip("Redis unavailable");
+    const durable = memoryStore();
+    const store = tieredStore({ cache: redisStore({ client, prefix }), store: durable });
+    const key = freshKey();
+    const now = Date.now();
+    const v1 = await store.create(key, record(now, { expires: now + 45_000 }));
+    const v2 = await store.save(key, record(now, { data: '{"b":2}', expires: now + 90_000 }), v1);
+    const raw = (await client.sendCommand(["GET", prefix + key])) as string;
+    assert.match(raw, /^\d+:/);
+    const body = JSON.parse(raw.slice(raw.indexOf(":") + 1)) as { data: string };
+    assert.deepEqual(JSON.parse(body.data), { v: v2, d: '{"b":2}' });
+    assert.equal(await client.sendCommand(["PEXPIRETIME", prefix + key]), now + 90_000);
+    const hit = await store.load(key, now);
+    assert.equal(hit?.version, v2);
+    assert.equal(hit?.data, '{"b":2}');
+  });
+});
