@@ -7,6 +7,8 @@ const entry = Object.fromEntries(
   Object.values(exports).map((file) => [file.replace(/^\.\//, "").replace(/\.ts$/, ""), file]),
 );
 
+entry["cli/satchel"] = "cli/satchel.ts";
+
 export default defineConfig({
   entry,
   format: ["esm"],

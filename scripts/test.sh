@@ -25,6 +25,9 @@ step "typecheck (tsc --strict)" "$BIN/tsc" -p . --noEmit
 step "lint (deno lint)" "$BIN/deno" lint --quiet
 step "JSR (deno publish --dry-run)" "$BIN/deno" publish --dry-run --allow-dirty --quiet
 step "npm build (tsup)" "$BIN/tsup" --silent
+# The built package, imported through its exports map by the machine's own Node (20+).
+system_node="$(PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v node_modules | paste -sd:)" command -v node || true)"
+step "npm package smoke test (Node $("${system_node:-$BIN/node}" --version))" "${system_node:-$BIN/node}" scripts/smoke-dist.mjs
 step "Bun $("$BIN/bun" --version)" "$BIN/bun" test "${files[@]/#/./}"
 step "Deno $("$BIN/deno" --version | head -1 | cut -d' ' -f2)" "$BIN/deno" test -A --unstable-kv --no-check --quiet "${files[@]}"
 if compgen -G "tests/workerd/*.test.ts" > /dev/null; then
