@@ -20,7 +20,7 @@
 import type { Session, SessionData, Sessions } from "../mod.ts";
 
 /** A `fetch`-style handler that also receives the session, then whatever else the runtime passes (`env`, `ctx`, `info`, ...). */
-export type SessionHandler<T extends SessionData, Rest extends unknown[]> = (
+export type SessionHandler<T extends object, Rest extends unknown[]> = (
   request: Request,
   session: Session<T>,
   ...rest: Rest
@@ -37,7 +37,7 @@ export type SessionHandler<T extends SessionData, Rest extends unknown[]> = (
  * Answers 400 when the session was deleted by a concurrent request before this one saved
  * (Django's `SessionInterrupted`) and 503 when the store is unavailable; other errors propagate.
  */
-export function withSession<T extends SessionData, Rest extends unknown[] = []>(
+export function withSession<T extends object, Rest extends unknown[] = []>(
   sessions: Sessions<T> | ((...rest: Rest) => Sessions<T>),
   handler: SessionHandler<T, Rest>,
 ): (request: Request, ...rest: Rest) => Promise<Response> {

@@ -83,7 +83,7 @@ export class SessionState {
 }
 
 let stateOf: (session: Session<SessionData>) => SessionState;
-let createSession: <T extends SessionData>(state: SessionState) => Session<T>;
+let createSession: <T extends object>(state: SessionState) => Session<T>;
 
 /** Internal: the state behind a session. */
 export function sessionState(session: Session<SessionData>): SessionState {
@@ -91,7 +91,7 @@ export function sessionState(session: Session<SessionData>): SessionState {
 }
 
 /** Internal: wrap a state in a `Session`. */
-export function newSession<T extends SessionData>(state: SessionState): Session<T> {
+export function newSession<T extends object>(state: SessionState): Session<T> {
   return createSession<T>(state);
 }
 
@@ -100,12 +100,12 @@ export function newSession<T extends SessionData>(state: SessionState): Session<
  *
  * @typeParam T the shape of the data, e.g. `{ userId: string; cart: string[] }`
  */
-export class Session<T extends SessionData = SessionData> {
+export class Session<T extends object = SessionData> {
   #s: SessionState;
 
   static {
     stateOf = (session) => session.#s;
-    createSession = <T extends SessionData>(state: SessionState) => new Session<T>(state);
+    createSession = <T extends object>(state: SessionState) => new Session<T>(state);
   }
 
   /** @internal Sessions come from `sessions.load()`. */

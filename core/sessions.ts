@@ -81,7 +81,7 @@ export interface SessionsOptions {
 }
 
 /** What `createSessions()` returns. */
-export interface Sessions<T extends SessionData = SessionData> {
+export interface Sessions<T extends object = SessionData> {
   /** The cookie name in use. */
   readonly cookieName: string;
   /** Read the session of a request: one store read (or one signature check), only when it carries a well-formed cookie. */
@@ -186,7 +186,7 @@ function isCookieStore(store: SessionStore | CookieStore): store is CookieStore 
  * if ((await (await visit(cookie)).text()) !== "2") throw new Error("not counted");
  * ```
  */
-export function createSessions<T extends SessionData = SessionData>(options: SessionsOptions): Sessions<T> {
+export function createSessions<T extends object = SessionData>(options: SessionsOptions): Sessions<T> {
   if (typeof options !== "object" || options === null) throw new TypeError("Cannot create sessions: options are required");
   const secrets = resolveSecrets(options.secret);
   const cookie = resolveCookie(options.cookie);
@@ -235,7 +235,7 @@ interface Config {
   onEvent: ((event: SessionEvent) => void) | undefined;
 }
 
-class Engine<T extends SessionData> implements Sessions<T>, SessionHost {
+class Engine<T extends object> implements Sessions<T>, SessionHost {
   readonly cookieName: string;
   readonly maxAge: number;
   readonly expireAtBrowserClose: boolean;

@@ -11,7 +11,7 @@ import type { ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { createClient } from "redis";
-import IORedis from "ioredis";
+import { Redis as IORedis } from "ioredis";
 import pg from "pg";
 import { createSessions, SessionError } from "../mod.ts";
 import type { Sessions } from "../mod.ts";
