@@ -24,6 +24,7 @@ mapfile -t files < <(ls tests/*.test.ts)
 step "typecheck (tsc --strict)" "$BIN/tsc" -p . --noEmit
 step "lint (deno lint)" "$BIN/deno" lint --quiet
 step "JSR (deno publish --dry-run)" "$BIN/deno" publish --dry-run --allow-dirty --quiet
+step "doc examples (deno test --doc)" "$BIN/deno" test --doc --no-check -A --unstable-kv --quiet mod.ts core/ adapters/ stores/
 step "npm build (tsup)" "$BIN/tsup" --silent
 # The built package, imported through its exports map by the machine's own Node (20+).
 system_node="$(PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v node_modules | paste -sd:)" command -v node || true)"

@@ -36,7 +36,7 @@
  * - `prefix` (default `["satchel"]`): the key prefix under which every session entry lives.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { createSessions } from "@satchel/session";
  * import { denoKvStore } from "@satchel/session/stores/deno-kv";
  *

@@ -46,7 +46,7 @@
  * - `staleLockMs` (default `10000`): age after which a lock file counts as abandoned.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { createSessions } from "@satchel/session";
  * import { fileStore } from "@satchel/session/stores/file";
  *
