@@ -430,12 +430,12 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
     return newSession<T>(state);
   }
 
-  /** Build the record to store for a session at `now`. */
-  #record(s: SessionState, data: Map<string, unknown>, now: number): SessionRecord {
-    let expires = typeof s.expiry === "string" ? Date.parse(s.expiry) : now + (s.expiry || this.maxAge) * 1000;
-    if (this.#c.absoluteMs !== undefined) expires = Math.min(expires, s.created + this.#c.absoluteMs);
-    const record: SessionRecord = { data: this.#serialize(data), expires, created: s.created, active: now };
-    return s.expiry === undefined ? record : { ...record, expiry: s.expiry };
+  /** Build the record to store at `now` (the expiry is Django's `get_expiry_date`, capped by the absolute timeout). */
+  #record(data: Map<string, unknown>, created: number, expiry: number | string | undefined, now: number): SessionRecord {
+    let expires = typeof expiry === "string" ? Date.parse(expiry) : now + (expiry || this.maxAge) * 1000;
+    if (this.#c.absoluteMs !== undefined) expires = Math.min(expires, created + this.#c.absoluteMs);
+    const record: SessionRecord = { data: this.#serialize(data), expires, created, active: now };
+    return expiry === undefined ? record : { ...record, expiry };
   }
 
   async deleteRecord(storeKey: string): Promise<void> {
@@ -463,7 +463,7 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
   /** Insert the session under a fresh id, retrying on collision (Django's `create`). */
   async #create(s: SessionState, now: number): Promise<void> {
     const store = this.#store!;
-    const record = this.#record(s, s.data, now);
+    const record = this.#record(s.data, s.created, s.expiry, now);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const id = newSessionId();
       const key = await this.#storeKey(id);
@@ -492,7 +492,7 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
     let created = s.created;
     let expiry = s.expiry;
     for (let attempt = 0; ; attempt++) {
-      const record = this.#record({ ...s, created, expiry } as SessionState, data, now);
+      const record = this.#record(data, created, expiry, now);
       try {
         const next = await this.#call(() => store.save(s.storeKey!, record, version));
         s.version = next ?? undefined;
@@ -536,7 +536,7 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
     const store = this.#store!;
     const current = s.storeKey!;
     try {
-      const fresh = this.#record(s, s.data, now);
+      const fresh = this.#record(s.data, s.created, s.expiry, now);
       const next = await this.#call(() => store.save(current, fresh, s.version));
       s.version = next ?? undefined;
       s.active = now;
@@ -577,7 +577,7 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
         let value: string;
         if (this.#codec) {
           s.active = now;
-          value = await this.#codec.encode(this.#record(s, s.data, now), now);
+          value = await this.#codec.encode(this.#record(s.data, s.created, s.expiry, now), now);
           s.live = true;
           s.reissue = false;
         } else {
