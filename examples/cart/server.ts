@@ -1,6 +1,8 @@
 /**
  * The cart demo server: `npm run demo` (Node 24), `deno run -A examples/cart/server.ts`,
- * or `bun examples/cart/server.ts`. Memory store by default, no server needed.
+ * or `bun examples/cart/server.ts`. Memory store by default, no server needed;
+ * `--store sqlite` (`npm run demo -- --store sqlite`) keeps sessions in `examples/cart/sessions.db`
+ * through `sqlStore`, so they survive a restart.
  *
  * Knobs for the browser tests (all optional; unset, the demo uses the library defaults):
  * `SATCHEL_DEMO_MAX_AGE` (cookie max age, seconds), `SATCHEL_DEMO_IDLE` (idle timeout, seconds),
@@ -9,7 +11,8 @@
  */
 import process from "node:process";
 import { cartApp } from "./app.ts";
-import type { SessionsOptions } from "../../mod.ts";
+import type { SessionStore, SessionsOptions } from "../../mod.ts";
+import { sqlStore } from "../../stores/sql.ts";
 import { portFrom, serve } from "../_serve.ts";
 
 const env = process.env;
@@ -23,5 +26,19 @@ if (clockFile) {
   options.now = () => Date.now() + (Number(readFileSync(clockFile, "utf8").trim()) || 0);
 }
 
-const url = await serve(cartApp(options), portFrom(8000));
-console.log(`satchel cart demo on ${url} (memory store)`);
+const storeIndex = process.argv.indexOf("--store");
+const storeName = storeIndex >= 0 ? process.argv[storeIndex + 1] : (env.SATCHEL_DEMO_STORE ?? "memory");
+let store: SessionStore | undefined;
+if (storeName === "sqlite") {
+  const file = new URL("./sessions.db", import.meta.url).pathname;
+  const client = "Bun" in globalThis
+    ? new (await import("bun:sqlite" as string)).Database(file)
+    : new (await import("node:sqlite")).DatabaseSync(file);
+  store = sqlStore({ client });
+} else if (storeName !== "memory") {
+  console.error(`unknown --store ${storeName}: use memory or sqlite`);
+  process.exit(2);
+}
+
+const url = await serve(cartApp(store ? { ...options, store } : options), portFrom(8000));
+console.log(`satchel cart demo on ${url} (${storeName} store)`);
