@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { Session, SessionData, Sessions } from "../mod.ts";
+import type { Session, Sessions } from "../mod.ts";
 
 /** A `fetch`-style handler that also receives the session, then whatever else the runtime passes (`env`, `ctx`, `info`, ...). */
 export type SessionHandler<T extends object, Rest extends unknown[]> = (
