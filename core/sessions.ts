@@ -427,6 +427,9 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
     state.id = value;
     state.storeKey = key;
     state.version = record.version;
+    // Found through a fallback secret's id hash: move it under the current secret's key on this
+    // response, so removing the old secret later does not end the session.
+    state.reissue = state.keyIndex > 0;
     return newSession<T>(state);
   }
 
@@ -487,6 +490,7 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
   /** Write a live session back, merging per key when another request changed it meanwhile. */
   async #update(s: SessionState, now: number): Promise<void> {
     const store = this.#store!;
+    if (s.keyIndex > 0) return this.#rekey(s, now);
     let data = s.data;
     let version = s.version;
     let created = s.created;
@@ -512,6 +516,20 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
       created = fresh.created;
       expiry = s.expiryChanged ? s.expiry : fresh.expiry;
     }
+  }
+
+  /** Store the session under the current secret's hash of the same id, then drop the old record. */
+  async #rekey(s: SessionState, now: number): Promise<void> {
+    const store = this.#store!;
+    const oldKey = s.storeKey!;
+    const key = await this.#storeKey(s.id!);
+    const record = this.#record(s.data, s.created, s.expiry, now);
+    const version = await this.#call(() => store.create(key, record));
+    await this.#call(() => store.delete(oldKey));
+    s.storeKey = key;
+    s.keyIndex = 0;
+    s.version = version ?? undefined;
+    s.active = now;
   }
 
   /** Replay this request's changes onto the data another request saved. */

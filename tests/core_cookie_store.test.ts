@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SessionError, cookieStore, createSessions, memoryStore } from "../mod.ts";
 import type { SessionStore } from "../mod.ts";
-import { SECRET, cookieValue, request, run, setup } from "./_http.ts";
+import { SECRET, cookieValue, request, run, setCookies, setup } from "./_http.ts";
 import { fakeClock } from "./_env.ts";
 
 const OLD = "old-secret-0123456789-abcdefghijklmnopq";
@@ -228,7 +228,7 @@ describe("ids at rest", () => {
     assert.equal((await sessions.load(request(stolen))).get("k"), undefined);
   });
 
-  test("server sessions survive a secret rotation through the fallback secret", async () => {
+  test("server sessions survive a secret rotation: found through the fallback, moved to the current secret", async () => {
     const store = hashedStore();
     const clock = fakeClock();
     const before = createSessions({ secret: OLD, store, now: clock.now });
@@ -236,9 +236,13 @@ describe("ids at rest", () => {
     const after = createSessions({ secret: [NEW, OLD], store, now: clock.now });
     const session = await after.load(request(id));
     assert.equal(session.get("k"), 1);
-    const saved = await after.commit(session, new Response("ok"));
+    const response = await after.commit(session, new Response("ok"));
+    assert.equal(setCookies(response)[0]?.value, id, "the same id is re-sent: the cookie does not change");
     assert.equal((await after.load(request(id))).get("k"), 1);
-    assert.ok(saved);
-    assert.equal((await createSessions({ secret: NEW, store, now: clock.now }).load(request(id))).get("k"), undefined);
+    const onlyNew = createSessions({ secret: NEW, store, now: clock.now });
+    assert.equal((await onlyNew.load(request(id))).get("k"), 1, "moved under the current secret's key on that response");
+    const untouched = createSessions({ secret: OLD, store, now: clock.now });
+    const other = cookieValue(await run(untouched, undefined, (s) => s.set("k", 2)))!;
+    assert.equal((await onlyNew.load(request(other))).get("k"), undefined, "a record never seen during the rotation ends with the old secret");
   });
 });
