@@ -71,7 +71,8 @@
  */
 
 import type { LoadedRecord, SessionRecord, SessionStore } from "../core/types.ts";
-import { SessionError } from "../core/errors.ts";
+import { SessionError, interrupted } from "../core/errors.ts";
+import { decodeRecord, encodeRecord, isKey, requireKey, requireRecord } from "./_record.ts";
 
 /** Options of `put` the store uses, as in Workers' `KVNamespacePutOptions`. */
 export interface KVPutOptionsLike {
@@ -117,64 +118,13 @@ export interface CloudflareKvStore extends SessionStore {
 
 /** KV refuses `expirationTtl` below this many seconds. */
 const MIN_TTL_SECONDS = 60;
-const KEY = /^[a-z0-9]{8,64}$/;
-
-function checkKey(key: unknown): key is string {
-  return typeof key === "string" && KEY.test(key);
-}
-
-function requireKey(key: unknown, action: string): asserts key is string {
-  if (!checkKey(key)) {
-    throw new TypeError(`Cannot ${action} a session as the key is malformed: expected 8 to 64 characters of [a-z0-9]`);
-  }
-}
-
-function requireRecord(record: unknown, action: string): asserts record is SessionRecord {
-  const r = record as Partial<SessionRecord> | null;
-  const ok = typeof r === "object" && r !== null && typeof r.data === "string" &&
-    Number.isFinite(r.expires) && Number.isFinite(r.created) && Number.isFinite(r.active) &&
-    (r.expiry === undefined || typeof r.expiry === "string" || Number.isFinite(r.expiry));
-  if (!ok) {
-    throw new TypeError(
-      `Cannot ${action} a session as the record is malformed: expected { data: string, expires, created, active: finite numbers, expiry?: number | string }`,
-    );
-  }
-}
-
-function encode(record: SessionRecord): string {
-  const stored: Record<string, unknown> = {
-    v: 1,
-    data: record.data,
-    expires: record.expires,
-    created: record.created,
-    active: record.active,
-  };
-  if (record.expiry !== undefined) stored.expiry = record.expiry;
-  return JSON.stringify(stored);
-}
+/** The format marker leading every stored value: `{ "v": 1, "data", "expires", "created", "active", "expiry"? }`. */
+const FORMAT = { v: 1 } as const;
 
 /** The stored record, or `null` when the value is not one (written by something else, or damaged). */
 function decode(text: string): SessionRecord | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== "object" || value === null) return null;
-  const v = value as Record<string, unknown>;
-  if (v.v !== 1 || typeof v.data !== "string") return null;
-  const { expires, created, active, expiry } = v;
-  if (typeof expires !== "number" || typeof created !== "number" || typeof active !== "number") return null;
-  if (expiry !== undefined && typeof expiry !== "number" && typeof expiry !== "string") return null;
-  const record: { data: string; expires: number; created: number; active: number; expiry?: number | string } = {
-    data: v.data,
-    expires,
-    created,
-    active,
-  };
-  if (expiry !== undefined) record.expiry = expiry;
-  return record;
+  const decoded = decodeRecord(text);
+  return decoded !== null && decoded.extra.v === FORMAT.v ? decoded.record : null;
 }
 
 /** KV options for a record: a TTL that reaches `expires`, never below KV's 60-second minimum. */
@@ -233,7 +183,7 @@ export function cloudflareKvStore(options: CloudflareKvStoreOptions): Cloudflare
     prefix,
 
     async load(key: string, now: number): Promise<LoadedRecord | null> {
-      if (!checkKey(key)) return null;
+      if (!isKey(key)) return null;
       const text = await namespace.get(prefix + key, "text");
       if (text === null) return null;
       const record = decode(text);
@@ -248,7 +198,7 @@ export function cloudflareKvStore(options: CloudflareKvStoreOptions): Cloudflare
       if ((await namespace.get(prefix + key, "text")) !== null) {
         throw new SessionError("SESSION_EXISTS", "Cannot create the session as its key is already taken");
       }
-      await namespace.put(prefix + key, encode(record), putOptions(record));
+      await namespace.put(prefix + key, encodeRecord(record, FORMAT), putOptions(record));
     },
 
     async save(key: string, record: SessionRecord): Promise<void> {
@@ -256,12 +206,9 @@ export function cloudflareKvStore(options: CloudflareKvStoreOptions): Cloudflare
       requireRecord(record, "save");
       // Not atomic: a delete landing between this read and the put below is overwritten.
       if ((await namespace.get(prefix + key, "text")) === null) {
-        throw new SessionError(
-          "SESSION_INTERRUPTED",
-          "The request's session was deleted before the request completed. The user may have logged out in a concurrent request, for example.",
-        );
+        throw interrupted();
       }
-      await namespace.put(prefix + key, encode(record), putOptions(record));
+      await namespace.put(prefix + key, encodeRecord(record, FORMAT), putOptions(record));
     },
 
     async delete(key: string): Promise<void> {

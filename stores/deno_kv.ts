@@ -53,6 +53,7 @@
 
 import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
 import { SessionError } from "../core/errors.ts";
+import { copyRecord, isKey, isRecord, requireKey, requireRecord } from "./_record.ts";
 
 /** A part of a Deno KV key (`Deno.KvKeyPart`). */
 export type DenoKvKeyPart = Uint8Array | string | number | bigint | boolean | symbol;
@@ -104,7 +105,6 @@ export interface DenoKvStore extends SessionStore {
   clearExpired(now: number): Promise<number>;
 }
 
-const KEY = /^[a-z0-9]{8,64}$/;
 const FORMAT = 1;
 /** UTF-16 code units per value: at most 60 000 bytes, whichever string encoding KV picks. */
 const CHUNK = 30_000;
@@ -124,28 +124,9 @@ interface Head {
   data?: string;
 }
 
-function checkKey(key: unknown, action: string): asserts key is string {
-  if (typeof key !== "string" || !KEY.test(key)) {
-    throw new TypeError(`Cannot ${action} a Deno KV session as the key is not well-formed`);
-  }
-}
-
-function checkRecord(record: SessionRecord): void {
-  if (typeof record !== "object" || record === null) {
-    throw new TypeError("Cannot write a Deno KV session as the record is not an object");
-  }
-  if (typeof record.data !== "string") {
-    throw new TypeError("Cannot write a Deno KV session as the record data is not a string");
-  }
-  for (const field of ["expires", "created", "active"] as const) {
-    if (typeof record[field] !== "number" || !Number.isFinite(record[field])) {
-      throw new TypeError(`Cannot write a Deno KV session as the record's ${field} is not a finite number`);
-    }
-  }
-  const expiry = record.expiry;
-  if (expiry !== undefined && typeof expiry !== "string" && !(typeof expiry === "number" && Number.isFinite(expiry))) {
-    throw new TypeError("Cannot write a Deno KV session as the record's expiry is not a number or a string");
-  }
+/** A valid record (see `requireRecord`) whose data fits in one atomic operation. */
+function checkRecord(record: unknown, action: string): asserts record is SessionRecord {
+  requireRecord(record, action);
   if (Math.ceil(record.data.length / CHUNK) > MAX_CHUNKS) {
     throw new SessionError("SERIALIZATION_FAILED", "Cannot write a Deno KV session as its data exceeds what one atomic operation can hold");
   }
@@ -155,11 +136,10 @@ function isHead(value: unknown): value is Head {
   if (typeof value !== "object" || value === null) return false;
   const h = value as Record<string, unknown>;
   if (h.satchel !== FORMAT) return false;
-  if (typeof h.expires !== "number" || typeof h.created !== "number" || typeof h.active !== "number") return false;
   if (typeof h.chunks !== "number" || !Number.isInteger(h.chunks) || h.chunks < 0 || h.chunks > MAX_CHUNKS) return false;
   if (h.chunks === 0 ? typeof h.data !== "string" : h.data !== undefined) return false;
-  if (Object.hasOwn(h, "expiry") && typeof h.expiry !== "number" && typeof h.expiry !== "string") return false;
-  return true;
+  // The record fields; a chunked head keeps its data in the chunks.
+  return isRecord(h.chunks === 0 ? h : { ...h, data: "" });
 }
 
 /**
@@ -240,14 +220,7 @@ export function denoKvStore(options: DenoKvStoreOptions): DenoKvStore {
       }
       data = parts.join("");
     }
-    const record: { -readonly [K in keyof LoadedRecord]: LoadedRecord[K] } = {
-      data,
-      expires: head.expires,
-      created: head.created,
-      active: head.active,
-      version: first.versionstamp,
-    };
-    if (Object.hasOwn(head, "expiry")) record.expiry = head.expiry;
+    const record: LoadedRecord = { ...copyRecord({ ...head, data }), version: first.versionstamp };
     return { record, versionstamp: first.versionstamp };
   }
 
@@ -256,14 +229,14 @@ export function denoKvStore(options: DenoKvStoreOptions): DenoKvStore {
     kv,
 
     async load(key: string, now: number): Promise<LoadedRecord | null> {
-      if (typeof key !== "string" || !KEY.test(key)) return null;
+      if (!isKey(key)) return null;
       const found = await read(key);
       return found && found.record.expires > now ? found.record : null;
     },
 
     async create(key: string, record: SessionRecord): Promise<Version> {
-      checkKey(key, "create");
-      checkRecord(record);
+      requireKey(key, "create");
+      checkRecord(record, "create");
       const op = write(kv.atomic().check({ key: headOf(key), versionstamp: null }), key, record);
       const result = await op.commit();
       if (!result.ok) throw new SessionError("SESSION_EXISTS", "Cannot create the session as its key is already taken");
@@ -271,8 +244,8 @@ export function denoKvStore(options: DenoKvStoreOptions): DenoKvStore {
     },
 
     async save(key: string, record: SessionRecord, version?: Version): Promise<Version> {
-      checkKey(key, "save");
-      checkRecord(record);
+      requireKey(key, "save");
+      checkRecord(record, "save");
       const head = headOf(key);
       if (version !== undefined) {
         const result = await write(kv.atomic().check({ key: head, versionstamp: String(version) }), key, record).commit();
@@ -296,7 +269,7 @@ export function denoKvStore(options: DenoKvStoreOptions): DenoKvStore {
     },
 
     async delete(key: string): Promise<void> {
-      checkKey(key, "delete");
+      requireKey(key, "delete");
       await erase(kv.atomic(), key).commit();
     },
 
@@ -309,7 +282,7 @@ export function denoKvStore(options: DenoKvStoreOptions): DenoKvStore {
         const k = entry.key;
         if (k.length !== base.length + 2 || k[base.length + 1] !== 0) continue;
         const key = k[base.length];
-        if (typeof key !== "string" || !KEY.test(key) || !isHead(entry.value)) continue;
+        if (!isKey(key) || !isHead(entry.value)) continue;
         if (entry.value.expires <= now) expired.push({ key, versionstamp: entry.versionstamp });
       }
       let removed = 0;

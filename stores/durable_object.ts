@@ -86,6 +86,7 @@
 import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
 import type { SessionErrorCode } from "../core/errors.ts";
 import { SessionError } from "../core/errors.ts";
+import { copyRecord, isKey, isRecord, requireKey, requireRecord } from "./_record.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Structural types of the Workers APIs used (no dependency on @cloudflare/workers-types).
@@ -131,7 +132,6 @@ export interface DurableObjectStateLike {
 // ---------------------------------------------------------------------------------------------
 // Shared between the store and the object.
 
-const KEY = /^[a-z0-9]{8,64}$/;
 /**
  * UTF-16 code units per stored chunk: 120 KiB when the string is stored two bytes per unit,
  * below the 128 KiB value limit of key-value-backed objects.
@@ -151,34 +151,7 @@ const MESSAGES: Record<string, string> = {
 };
 
 type Op = "load" | "create" | "save" | "delete";
-
-/** What travels over the stub: the record without a version. */
-interface WireRecord {
-  data: string;
-  expires: number;
-  created: number;
-  active: number;
-  expiry?: number | string;
-}
-
-function isRecord(value: unknown): value is WireRecord {
-  const r = value as Partial<WireRecord> | null;
-  return typeof r === "object" && r !== null && typeof r.data === "string" &&
-    Number.isFinite(r.expires) && Number.isFinite(r.created) && Number.isFinite(r.active) &&
-    (r.expiry === undefined || typeof r.expiry === "string" || Number.isFinite(r.expiry));
-}
-
-/** A copy with exactly the record fields (an absent `expiry` stays absent). */
-function wire(record: SessionRecord): WireRecord {
-  const out: WireRecord = {
-    data: record.data,
-    expires: record.expires,
-    created: record.created,
-    active: record.active,
-  };
-  if (record.expiry !== undefined) out.expiry = record.expiry;
-  return out;
-}
+// A record travels over the stub as `copyRecord(record)`: exactly its fields, without a version.
 
 // ---------------------------------------------------------------------------------------------
 // The store.
@@ -206,22 +179,9 @@ export interface DurableObjectStore extends SessionStore {
   readonly name: string;
 }
 
-function checkKey(key: unknown): key is string {
-  return typeof key === "string" && KEY.test(key);
-}
-
-function requireKey(key: unknown, action: string): asserts key is string {
-  if (!checkKey(key)) {
-    throw new TypeError(`Cannot ${action} a session as the key is malformed: expected 8 to 64 characters of [a-z0-9]`);
-  }
-}
-
-function requireRecord(record: unknown, action: string): asserts record is SessionRecord {
-  if (!isRecord(record)) {
-    throw new TypeError(
-      `Cannot ${action} a session as the record is malformed: expected { data: string, expires, created, active: finite numbers, expiry?: number | string }`,
-    );
-  }
+/** A valid record (see `requireRecord`) whose data fits in `MAX_CHUNKS` chunks. */
+function checkRecord(record: unknown, action: string): asserts record is SessionRecord {
+  requireRecord(record, action);
   if (record.data.length > MAX_DATA_UNITS) {
     throw new RangeError(
       `Cannot ${action} a session as its data exceeds the Durable Object store limit of ${MAX_DATA_UNITS} characters: received ${record.data.length}`,
@@ -305,27 +265,27 @@ export function durableObjectStore(options: DurableObjectStoreOptions): DurableO
     name,
 
     async load(key: string, now: number): Promise<LoadedRecord | null> {
-      if (!checkKey(key)) return null;
+      if (!isKey(key)) return null;
       const reply = await call(key, "load", {});
       if (reply.record === null || reply.record === undefined) return null;
       if (!isRecord(reply.record)) throw new Error("The session Durable Object answered load with a malformed record");
       if (!(reply.record.expires > now)) return null;
-      return { ...wire(reply.record), version: version(reply) };
+      return { ...copyRecord(reply.record), version: version(reply) };
     },
 
     async create(key: string, record: SessionRecord): Promise<Version | undefined> {
       requireKey(key, "create");
-      requireRecord(record, "create");
-      return version(await call(key, "create", { record: wire(record) }));
+      checkRecord(record, "create");
+      return version(await call(key, "create", { record: copyRecord(record) }));
     },
 
     async save(key: string, record: SessionRecord, expected?: Version): Promise<Version | undefined> {
       requireKey(key, "save");
-      requireRecord(record, "save");
+      checkRecord(record, "save");
       if (expected !== undefined && typeof expected !== "number" && typeof expected !== "string") {
         throw new TypeError("Cannot save a session as the version must be a number or a string");
       }
-      const body: Record<string, unknown> = { record: wire(record) };
+      const body: Record<string, unknown> = { record: copyRecord(record) };
       if (expected !== undefined) body.version = expected;
       return version(await call(key, "save", body));
     },
@@ -432,19 +392,17 @@ export class SessionObject {
       if (typeof part !== "string") return reply(500, { ok: false, error: "damaged record" });
       data += part;
     }
-    const record: WireRecord = { data, expires: meta.expires, created: meta.created, active: meta.active };
-    if (meta.expiry !== undefined) record.expiry = meta.expiry;
-    return reply(200, { ok: true, record, version: meta.version });
+    return reply(200, { ok: true, record: copyRecord({ ...meta, data }), version: meta.version });
   }
 
-  async #create(record: WireRecord): Promise<Response> {
+  async #create(record: SessionRecord): Promise<Response> {
     const existing = await this.#storage.get("meta");
     if (existing !== undefined) return reply(409, { ok: false, code: "SESSION_EXISTS" });
     await this.#write(record, 1, 0);
     return reply(200, { ok: true, version: 1 });
   }
 
-  async #save(record: WireRecord, expected: number | string | undefined): Promise<Response> {
+  async #save(record: SessionRecord, expected: number | string | undefined): Promise<Response> {
     const meta = (await this.#storage.get("meta")) as Meta | undefined;
     if (meta === undefined) return reply(410, { ok: false, code: "SESSION_INTERRUPTED" });
     if (expected !== undefined && expected !== meta.version) return reply(409, { ok: false, code: "SESSION_CONFLICT" });
@@ -460,7 +418,7 @@ export class SessionObject {
   }
 
   /** Write meta, chunks and alarm with no await in between, so the writes commit together. */
-  async #write(record: WireRecord, version: number, previousChunks: number): Promise<void> {
+  async #write(record: SessionRecord, version: number, previousChunks: number): Promise<void> {
     const data = record.data;
     const chunks = Math.ceil(data.length / CHUNK_UNITS);
     const meta: Meta = {

@@ -62,6 +62,7 @@
 
 import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
 import { SessionError } from "../core/errors.ts";
+import { decodeRecord, encodeRecord, isKey, requireKey, requireRecord } from "./_record.ts";
 
 /** Options of {@linkcode fileStore}. */
 export interface FileStoreOptions {
@@ -91,7 +92,6 @@ export interface FileStore extends SessionStore {
 
 type Fs = typeof import("node:fs/promises");
 
-const KEY = /^[a-z0-9]{8,64}$/;
 const PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
 const FORMAT = 1;
 
@@ -134,73 +134,23 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function checkKey(key: unknown, action: string): asserts key is string {
-  if (typeof key !== "string" || !KEY.test(key)) {
-    throw new TypeError(`Cannot ${action} a session file as the key is not well-formed`);
-  }
-}
-
-function checkRecord(record: SessionRecord): void {
-  if (typeof record !== "object" || record === null) {
-    throw new TypeError("Cannot write a session file as the record is not an object");
-  }
-  if (typeof record.data !== "string") {
-    throw new TypeError("Cannot write a session file as the record data is not a string");
-  }
-  for (const field of ["expires", "created", "active"] as const) {
-    if (typeof record[field] !== "number" || !Number.isFinite(record[field])) {
-      throw new TypeError(`Cannot write a session file as the record's ${field} is not a finite number`);
-    }
-  }
-  const expiry = record.expiry;
-  if (expiry !== undefined && typeof expiry !== "string" && !(typeof expiry === "number" && Number.isFinite(expiry))) {
-    throw new TypeError("Cannot write a session file as the record's expiry is not a number or a string");
-  }
-}
-
 interface Stored {
   readonly version: string;
   readonly record: LoadedRecord;
 }
 
+/** A session file's text: `{ "satchel": 1, "version", "data", "expires", "created", "active", "expiry"? }`. */
 function encode(record: SessionRecord, version: string): string {
-  const body: Record<string, unknown> = {
-    satchel: FORMAT,
-    version,
-    data: record.data,
-    expires: record.expires,
-    created: record.created,
-    active: record.active,
-  };
-  if (record.expiry !== undefined) body.expiry = record.expiry;
-  return JSON.stringify(body);
+  return encodeRecord(record, { satchel: FORMAT, version });
 }
 
 /** Parse a session file; anything that is not a complete record of ours gives `null`. */
 function decode(text: string): Stored | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return null;
-  const o = parsed as Record<string, unknown>;
-  if (o.satchel !== FORMAT || typeof o.version !== "string" || typeof o.data !== "string") return null;
-  const { expires, created, active } = o;
-  if (typeof expires !== "number" || typeof created !== "number" || typeof active !== "number") return null;
-  const hasExpiry = Object.hasOwn(o, "expiry");
-  const expiry = o.expiry;
-  if (hasExpiry && typeof expiry !== "number" && typeof expiry !== "string") return null;
-  const record: { -readonly [K in keyof LoadedRecord]: LoadedRecord[K] } = {
-    data: o.data,
-    expires,
-    created,
-    active,
-    version: o.version,
-  };
-  if (hasExpiry) record.expiry = expiry as number | string;
-  return { version: o.version, record };
+  const decoded = decodeRecord(text);
+  if (decoded === null) return null;
+  const { satchel, version } = decoded.extra;
+  if (satchel !== FORMAT || typeof version !== "string") return null;
+  return { version, record: { ...decoded.record, version } };
 }
 
 /**
@@ -338,15 +288,15 @@ export function fileStore(options: FileStoreOptions): FileStore {
     dir,
 
     async load(key: string, now: number): Promise<LoadedRecord | null> {
-      if (typeof key !== "string" || !KEY.test(key)) return null;
+      if (!isKey(key)) return null;
       const stored = await read(await fs(), key);
       if (stored === null || stored === "corrupt") return null;
       return stored.record.expires > now ? stored.record : null;
     },
 
     async create(key: string, record: SessionRecord): Promise<Version> {
-      checkKey(key, "create");
-      checkRecord(record);
+      requireKey(key, "create");
+      requireRecord(record, "create");
       const mod = await fs();
       const version = randomToken();
       const text = encode(record, version);
@@ -372,8 +322,8 @@ export function fileStore(options: FileStoreOptions): FileStore {
     },
 
     async save(key: string, record: SessionRecord, version?: Version): Promise<Version> {
-      checkKey(key, "save");
-      checkRecord(record);
+      requireKey(key, "save");
+      requireRecord(record, "save");
       const mod = await fs();
       const next = randomToken();
       const text = encode(record, next);
@@ -391,7 +341,7 @@ export function fileStore(options: FileStoreOptions): FileStore {
     },
 
     async delete(key: string): Promise<void> {
-      checkKey(key, "delete");
+      requireKey(key, "delete");
       const mod = await fs();
       await locked(mod, key, async () => {
         await mod.unlink(fileOf(key)).catch((error: unknown) => {

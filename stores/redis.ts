@@ -71,6 +71,7 @@
  */
 import { interrupted, SessionError } from "../core/errors.ts";
 import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
+import { decodeRecord, encodeRecord, isKey, requireKey, requireRecord } from "./_record.ts";
 
 export type { LoadedRecord, SessionRecord, SessionStore, Version };
 
@@ -127,7 +128,6 @@ export interface RedisStore extends SessionStore {
 
 type Send = (argv: [string, ...string[]]) => Promise<unknown>;
 
-const KEY = /^[a-z0-9]{8,64}$/;
 const VALUE = /^(\d{1,15}):/;
 
 // KEYS[1] the session key; ARGV[1] the encoded record, ARGV[2] PXAT, ARGV[3] the expected version
@@ -140,31 +140,6 @@ local bumped = (tonumber(version) or 0) + 1
 redis.call('SET', KEYS[1], string.format('%d', bumped) .. ':' .. ARGV[1], 'PXAT', ARGV[2])
 return bumped`;
 
-function checkKey(key: string): void {
-  if (typeof key !== "string" || !KEY.test(key)) throw new TypeError("Cannot use session key: it is not well-formed");
-}
-
-function checkRecord(record: SessionRecord): void {
-  if (
-    record === null || typeof record !== "object" || typeof record.data !== "string" ||
-    !Number.isFinite(record.expires) || !Number.isFinite(record.created) || !Number.isFinite(record.active) ||
-    (record.expiry !== undefined && typeof record.expiry !== "string" && !Number.isFinite(record.expiry))
-  ) {
-    throw new TypeError("Cannot store session record: data must be a string and the times finite numbers");
-  }
-}
-
-function encode(record: SessionRecord): string {
-  const body: Record<string, unknown> = {
-    data: record.data,
-    expires: record.expires,
-    created: record.created,
-    active: record.active,
-  };
-  if (record.expiry !== undefined) body.expiry = record.expiry;
-  return JSON.stringify(body);
-}
-
 /** `PXAT` wants a positive whole number of milliseconds. */
 function pxat(expires: number): string {
   return String(Math.max(1, Math.ceil(expires)));
@@ -176,30 +151,15 @@ function text(reply: unknown): string | null {
   return null;
 }
 
+/** A stored `<version>:<JSON>` value as a live record, or `null` (not ours, damaged, or expired on `now`). */
 function decode(reply: unknown, now: number): LoadedRecord | null {
   const value = text(reply);
   if (value === null) return null;
   const match = VALUE.exec(value);
   if (!match) return null;
-  let body: unknown;
-  try {
-    body = JSON.parse(value.slice(match[0].length));
-  } catch {
-    return null;
-  }
-  if (body === null || typeof body !== "object") return null;
-  const { data, expires, created, active, expiry } = body as Record<string, unknown>;
-  if (
-    typeof data !== "string" || typeof expires !== "number" || typeof created !== "number" ||
-    typeof active !== "number" || (expiry !== undefined && typeof expiry !== "number" && typeof expiry !== "string")
-  ) {
-    return null;
-  }
-  if (!(expires > now)) return null;
-  const record: LoadedRecord = expiry === undefined
-    ? { data, expires, created, active, version: match[1] }
-    : { data, expires, created, active, expiry, version: match[1] };
-  return record;
+  const decoded = decodeRecord(value.slice(match[0].length));
+  if (decoded === null || !(decoded.record.expires > now)) return null;
+  return { ...decoded.record, version: match[1] };
 }
 
 function adapt(client: RedisLike): Send {
@@ -247,14 +207,14 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     prefix,
 
     async load(key: string, now: number): Promise<LoadedRecord | null> {
-      if (typeof key !== "string" || !KEY.test(key)) return null;
+      if (!isKey(key)) return null;
       return decode(await send(["GET", prefix + key]), now);
     },
 
     async create(key: string, record: SessionRecord): Promise<string> {
-      checkKey(key);
-      checkRecord(record);
-      const reply = await send(["SET", prefix + key, `1:${encode(record)}`, "NX", "PXAT", pxat(record.expires)]);
+      requireKey(key, "create");
+      requireRecord(record, "create");
+      const reply = await send(["SET", prefix + key, `1:${encodeRecord(record)}`, "NX", "PXAT", pxat(record.expires)]);
       if (reply === null || reply === undefined) {
         throw new SessionError("SESSION_EXISTS", "Cannot create session: the key is already taken");
       }
@@ -262,11 +222,11 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     },
 
     async save(key: string, record: SessionRecord, version?: Version): Promise<string> {
-      checkKey(key);
-      checkRecord(record);
+      requireKey(key, "save");
+      requireRecord(record, "save");
       const expected = version === undefined || version === null ? "" : String(version);
       const reply = Number(
-        await send(["EVAL", SAVE_SCRIPT, "1", prefix + key, encode(record), pxat(record.expires), expected]),
+        await send(["EVAL", SAVE_SCRIPT, "1", prefix + key, encodeRecord(record), pxat(record.expires), expected]),
       );
       if (reply === 0) throw interrupted();
       if (reply === -1) {
@@ -277,7 +237,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     },
 
     async delete(key: string): Promise<void> {
-      checkKey(key);
+      requireKey(key, "delete");
       await send(["DEL", prefix + key]);
     },
   };

@@ -90,7 +90,8 @@
  * @module
  */
 import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
-import { SessionError } from "../core/errors.ts";
+import { SessionError, interrupted } from "../core/errors.ts";
+import { isKey, requireKey, requireRecord } from "./_record.ts";
 import { createDriver, detectApi, dialectsOf } from "./_sql_driver.ts";
 import type { Driver, SqlApi, SqlClient, SqlDialect, SqlParam, SqlRow } from "./_sql_driver.ts";
 
@@ -148,8 +149,8 @@ export interface SqlStore extends SessionStore {
 }
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-const KEY = /^[a-z0-9]{8,64}$/;
-const DJANGO_KEY = /^[a-z0-9]{8,40}$/;
+/** Django's `session_key` is `varchar(40)`: the Django layout takes keys of 8 to 40 characters. */
+const DJANGO_KEY_LENGTH = 40;
 /** Django's own name for the `expire_date` index of `django_session` (from its migration). */
 const DJANGO_INDEX = "django_session_expire_date_a5c62663";
 
@@ -335,7 +336,6 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   const driver: Driver = createDriver(client, api);
   const sql = buildStatements(dialect, layout, table);
   const django = layout === "django";
-  const keyPattern = django ? DJANGO_KEY : KEY;
   const auto = options.ensureSchema ?? true;
 
   const time = (ms: number): SqlParam => !django ? ms : dialect === "postgres" ? new Date(ms).toISOString() : djangoTime(ms);
@@ -375,21 +375,21 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     });
   };
 
-  const checkKey = (key: string): void => {
-    if (typeof key !== "string" || !keyPattern.test(key)) throw new TypeError("sqlStore: invalid session key");
-  };
-  const recordParams = (record: SessionRecord): SqlParam[] => {
-    if (record === null || typeof record !== "object" || typeof record.data !== "string") {
-      throw new TypeError("sqlStore: a record needs a string data field");
+  /** A well-formed key that also fits the layout's key column. */
+  const fits = (key: unknown): key is string => isKey(key) && (!django || key.length <= DJANGO_KEY_LENGTH);
+  const checkKey = (key: string, action: string): void => {
+    requireKey(key, action);
+    if (!fits(key)) {
+      throw new TypeError(`Cannot ${action} a session as the key is malformed: the Django layout takes at most ${DJANGO_KEY_LENGTH} characters`);
     }
+  };
+  const recordParams = (record: SessionRecord, action: string): SqlParam[] => {
+    requireRecord(record, action);
     for (const field of ["expires", "created", "active"] as const) {
       if (!Number.isSafeInteger(record[field])) throw new TypeError(`sqlStore: record.${field} must be an integer of epoch milliseconds`);
     }
     const { expiry } = record;
-    if (expiry != null && typeof expiry !== "string" && !(typeof expiry === "number" && Number.isFinite(expiry))) {
-      throw new TypeError("sqlStore: record.expiry must be a finite number, a string or absent");
-    }
-    return [record.data, time(record.expires), record.created, record.active, expiry == null ? null : JSON.stringify(expiry)];
+    return [record.data, time(record.expires), record.created, record.active, expiry === undefined ? null : JSON.stringify(expiry)];
   };
   const toVersion = (version: Version): number => {
     const n = typeof version === "string" && /^\d{1,15}$/.test(version) ? Number(version) : version;
@@ -434,7 +434,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     },
 
     async load(key: string, now: number): Promise<LoadedRecord | null> {
-      if (typeof key !== "string" || !keyPattern.test(key)) return null;
+      if (!fits(key)) return null;
       if (typeof now !== "number" || !Number.isFinite(now)) throw new TypeError("sqlStore: load() needs now as epoch milliseconds");
       await prepared();
       const row = await driver.first(sql.load, [key, nowParam(now)]);
@@ -442,8 +442,8 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     },
 
     async create(key: string, record: SessionRecord): Promise<Version> {
-      checkKey(key);
-      const [data, expires, created, active, expiry] = recordParams(record);
+      checkKey(key, "create");
+      const [data, expires, created, active, expiry] = recordParams(record, "create");
       await prepared();
       const params: SqlParam[] = [key, data!, expires!, created!, active!, expiry!];
       if (dialect === "mysql") {
@@ -463,8 +463,8 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     },
 
     async save(key: string, record: SessionRecord, version?: Version): Promise<Version | undefined> {
-      checkKey(key);
-      const params = recordParams(record);
+      checkKey(key, "save");
+      const params = recordParams(record, "save");
       const expected = version === undefined ? undefined : toVersion(version);
       await prepared();
       if (expected === undefined) {
@@ -487,7 +487,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     },
 
     async delete(key: string): Promise<void> {
-      checkKey(key);
+      checkKey(key, "delete");
       await prepared();
       await driver.write(sql.delete, [key]);
     },
@@ -502,9 +502,3 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   return store;
 }
 
-function interrupted(): SessionError {
-  return new SessionError(
-    "SESSION_INTERRUPTED",
-    "The request's session was deleted before the request completed. The user may have logged out in a concurrent request, for example.",
-  );
-}

@@ -67,6 +67,7 @@
  */
 import { SessionError } from "../core/errors.ts";
 import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
+import { isKey, requireKey } from "./_record.ts";
 
 export type { LoadedRecord, SessionRecord, SessionStore, Version };
 
@@ -118,12 +119,6 @@ export interface TieredStore extends SessionStore {
   save(key: string, record: SessionRecord, version?: Version): Promise<Version | undefined>;
   /** Delete from the durable store, then from the cache; a cache failure here rejects. */
   delete(key: string): Promise<void>;
-}
-
-const KEY = /^[a-z0-9]{8,64}$/;
-
-function checkKey(key: string): void {
-  if (typeof key !== "string" || !KEY.test(key)) throw new TypeError("Cannot use session key: it is not well-formed");
 }
 
 function isStore(value: unknown): value is SessionStore {
@@ -276,7 +271,7 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
     store,
 
     async load(key: string, now: number): Promise<LoadedRecord | null> {
-      if (typeof key !== "string" || !KEY.test(key)) return null;
+      if (!isKey(key)) return null;
       let cached: LoadedRecord | null = null;
       let cacheDown = false;
       try {
@@ -306,14 +301,14 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
     },
 
     async create(key: string, record: SessionRecord): Promise<Version | undefined> {
-      checkKey(key);
+      requireKey(key, "create");
       const version = versionOf(await store.create(key, record));
       await write(key, record, version);
       return version;
     },
 
     async save(key: string, record: SessionRecord, version?: Version): Promise<Version | undefined> {
-      checkKey(key);
+      requireKey(key, "save");
       let saved: Version | undefined;
       try {
         saved = versionOf(await store.save(key, record, version));
@@ -326,7 +321,7 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
     },
 
     async delete(key: string): Promise<void> {
-      checkKey(key);
+      requireKey(key, "delete");
       await store.delete(key);
       await bounded(() => cache.delete(key));
     },

@@ -7,10 +7,9 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { runtime } from "./_env.ts";
 import { testStore } from "./_store_suite.ts";
+import { keyMaker, rec, rejectsCode } from "./_store_fixtures.ts";
 import { denoKvStore } from "../stores/deno_kv.ts";
 import type { DenoKvAtomicLike, DenoKvKey, DenoKvLike, DenoKvStore } from "../stores/deno_kv.ts";
-import { SessionError } from "../core/errors.ts";
-import type { SessionRecord } from "../core/types.ts";
 
 interface TestKv extends DenoKvLike {
   set(key: DenoKvKey, value: unknown): Promise<unknown>;
@@ -18,23 +17,7 @@ interface TestKv extends DenoKvLike {
 }
 const openKv = (globalThis as { Deno?: { openKv?: (path?: string) => Promise<TestKv> } }).Deno?.openKv;
 
-let serial = 0;
-function key(): string {
-  serial += 1;
-  return `d${serial.toString(36)}${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
-}
-
-function rec(now: number, data = '{"a":1}', ttl = 60_000): SessionRecord {
-  return { data, expires: now + ttl, created: now, active: now };
-}
-
-async function rejectsCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof SessionError, `expected a SessionError, got ${String(error)}`);
-    assert.equal(error.code, code);
-    return true;
-  });
-}
+const key = keyMaker("d");
 
 async function entries(kv: TestKv, prefix: DenoKvKey): Promise<{ key: DenoKvKey; value: unknown; versionstamp: string }[]> {
   const out = [];

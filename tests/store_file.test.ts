@@ -11,10 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { testStore } from "./_store_suite.ts";
+import { keyMaker, rec, rejectsCode } from "./_store_fixtures.ts";
 import { fileStore } from "../stores/file.ts";
 import type { FileStore } from "../stores/file.ts";
-import { SessionError } from "../core/errors.ts";
-import type { SessionRecord } from "../core/types.ts";
+import type { SessionError } from "../core/errors.ts";
 
 const posix = process.platform !== "win32";
 
@@ -27,23 +27,7 @@ testStore("fileStore()", async () => {
   return { store: fileStore({ dir }), close: () => rm(dir, { recursive: true, force: true }) };
 }, { cas: true, clearExpired: true });
 
-let serial = 0;
-function key(): string {
-  serial += 1;
-  return `k${serial.toString(36)}${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
-}
-
-function rec(now: number, data = '{"a":1}', ttl = 60_000): SessionRecord {
-  return { data, expires: now + ttl, created: now, active: now };
-}
-
-async function rejectsCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof SessionError, `expected a SessionError, got ${String(error)}`);
-    assert.equal(error.code, code);
-    return true;
-  });
-}
+const key = keyMaker("k");
 
 describe("fileStore() specifics", () => {
   let dir: string;

@@ -23,38 +23,17 @@ import type { RedisLike } from "../stores/redis.ts";
 import { freshKey, testStore } from "./_store_suite.ts";
 import type { StoreFixture } from "./_store_suite.ts";
 import { runtime, serviceAvailable } from "./_env.ts";
+import { redisFixtures } from "./_store_fixtures.ts";
+import type { NodeRedis } from "./_store_fixtures.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const RUN = `${Date.now().toString(36)}${crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36)}`;
-const prefixFor = (name: string): string => `satchel-test:${RUN}:${name}:`;
-
-type NodeRedis = ReturnType<typeof createClient>;
-
-async function connectNodeRedis(): Promise<NodeRedis> {
-  const client = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
-  client.on("error", () => {});
-  await client.connect();
-  return client as NodeRedis;
-}
-
-let probe: Promise<boolean> | undefined;
-/** Probe Redis once per file: in CI a missing Redis fails the run, elsewhere one loud skip line. */
-function redisUp(): Promise<boolean> {
-  probe ??= serviceAvailable(`Redis (${REDIS_URL})`, async () => {
-    const client = await connectNodeRedis();
-    try {
-      await client.sendCommand(["PING"]);
-    } finally {
-      client.destroy();
-    }
-  });
-  return probe;
-}
-
-async function dropPrefix(admin: NodeRedis, prefix: string): Promise<void> {
-  const keys = (await admin.sendCommand(["KEYS", `${prefix}*`])) as string[];
-  if (keys.length > 0) await admin.sendCommand(["DEL", ...keys]);
-}
+const {
+  run: RUN,
+  prefixFor,
+  connect: connectNodeRedis,
+  up: redisUp,
+  dropPrefix,
+} = redisFixtures({ createClient, serviceAvailable, url: REDIS_URL });
 
 /** A fixture: a store over `client` with a fresh prefix; closing drops the prefix and the clients. */
 async function open(

@@ -18,37 +18,16 @@ import { tieredStore } from "../stores/tiered.ts";
 import type { CacheErrorEvent } from "../stores/tiered.ts";
 import { freshKey, testStore } from "./_store_suite.ts";
 import { fakeClock, serviceAvailable } from "./_env.ts";
+import { redisFixtures } from "./_store_fixtures.ts";
+import type { NodeRedis } from "./_store_fixtures.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const RUN = `${Date.now().toString(36)}${crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36)}`;
-const prefixFor = (name: string): string => `satchel-test:${RUN}:tiered-${name}:`;
-
-type NodeRedis = ReturnType<typeof createClient>;
-
-async function connectNodeRedis(): Promise<NodeRedis> {
-  const client = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
-  client.on("error", () => {});
-  await client.connect();
-  return client as NodeRedis;
-}
-
-let probe: Promise<boolean> | undefined;
-function redisUp(): Promise<boolean> {
-  probe ??= serviceAvailable(`Redis (${REDIS_URL})`, async () => {
-    const client = await connectNodeRedis();
-    try {
-      await client.sendCommand(["PING"]);
-    } finally {
-      client.destroy();
-    }
-  });
-  return probe;
-}
-
-async function dropPrefix(client: NodeRedis, prefix: string): Promise<void> {
-  const keys = (await client.sendCommand(["KEYS", `${prefix}*`])) as string[];
-  if (keys.length > 0) await client.sendCommand(["DEL", ...keys]);
-}
+const { prefixFor, connect: connectNodeRedis, up: redisUp, dropPrefix } = redisFixtures({
+  createClient,
+  serviceAvailable,
+  url: REDIS_URL,
+  namespace: "tiered-",
+});
 
 /** A TCP port nothing listens on. */
 async function closedPort(): Promise<number> {

@@ -7,19 +7,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { cloudflareKvStore } from "../../stores/cloudflare_kv.ts";
 import type { KVNamespaceLike, KVPutOptionsLike } from "../../stores/cloudflare_kv.ts";
-import { SessionError } from "../../core/errors.ts";
 import type { SessionRecord } from "../../core/types.ts";
+import { keyMaker, rec, rejectsCode } from "../_store_fixtures.ts";
 import { env } from "./_worker_env.ts";
 
-let serial = 0;
-function key(): string {
-  serial += 1;
-  return `kv${serial.toString(36)}${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
-}
-
-function rec(now: number, data = '{"a":1}', ttl = 60_000): SessionRecord {
-  return { data, expires: now + ttl, created: now, active: now };
-}
+const key = keyMaker("kv");
 
 type Call = [op: "get" | "put" | "delete", key: string, options?: KVPutOptionsLike];
 
@@ -39,14 +31,6 @@ function recorded(): { namespace: KVNamespaceLike; calls: Call[] } {
 
 function prefix(label: string): string {
   return `${env().RUN}:${label}:`;
-}
-
-async function rejectsCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof SessionError, `expected a SessionError, got ${String(error)}`);
-    assert.equal(error.code, code);
-    return true;
-  });
 }
 
 /** Register the checks (a function, so bundlers honouring `sideEffects: false` keep them). */

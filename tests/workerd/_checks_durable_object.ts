@@ -10,27 +10,12 @@ import { durableObjectStore } from "../../stores/durable_object.ts";
 import type { DurableObjectNamespaceLike, DurableObjectStubLike } from "../../stores/durable_object.ts";
 import { SessionError } from "../../core/errors.ts";
 import type { SessionRecord } from "../../core/types.ts";
+import { keyMaker, rec, rejectsCode } from "../_store_fixtures.ts";
 import { env } from "./_worker_env.ts";
 import type { TestEnv } from "./_worker_env.ts";
 import type { Inspection } from "./_test_session_object.ts";
 
-let serial = 0;
-function key(): string {
-  serial += 1;
-  return `do${serial.toString(36)}${crypto.randomUUID().replaceAll("-", "")}`.slice(0, 32);
-}
-
-function rec(now: number, data = '{"a":1}', ttl = 60_000): SessionRecord {
-  return { data, expires: now + ttl, created: now, active: now };
-}
-
-async function rejectsCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof SessionError, `expected a SessionError, got ${String(error)}`);
-    assert.equal(error.code, code);
-    return true;
-  });
-}
+const key = keyMaker("do");
 
 /** Register the checks (a function, so bundlers honouring `sideEffects: false` keep them). */
 export function durableObjectChecks(): void {
