@@ -336,10 +336,9 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
   }
 
   #serialize(data: Map<string, unknown>): string {
-    const plain: Record<string, unknown> = {};
-    for (const [key, value] of data) {
-      Object.defineProperty(plain, key, { value, enumerable: true, writable: true, configurable: true });
-    }
+    // A null-prototype object: assigning "__proto__" creates an own key, never a prototype.
+    const plain = Object.create(null) as Record<string, unknown>;
+    for (const [key, value] of data) plain[key] = value;
     try {
       return this.#c.serializer.stringify(plain);
     } catch (error) {
