@@ -12,7 +12,10 @@ import { decodeBase64Url, encodeBase64Url } from "./_base64.ts";
 const encoder = new TextEncoder();
 const HMAC = { name: "HMAC", hash: "SHA-256" } as const;
 
-/** The imported secrets of one `createSessions()`; derives per-purpose keys. */
+/**
+ * The imported secrets of one `createSessions()`; derives per-purpose keys. Secrets and keys live
+ * in private fields, which `console.log`, `util.inspect` and `JSON.stringify` never show.
+ */
 export class KeyRing {
   readonly size: number;
   #secrets: readonly string[];
@@ -31,16 +34,6 @@ export class KeyRing {
         return crypto.subtle.importKey("raw", raw, HMAC, false, ["sign", "verify"]);
       }),
     );
-  }
-  /** Keep secrets out of logs and inspectors. */
-  toJSON(): string {
-    return "[KeyRing]";
-  }
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return "[KeyRing]";
-  }
-  [Symbol.for("Deno.customInspect")](): string {
-    return "[KeyRing]";
   }
 }
 

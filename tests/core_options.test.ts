@@ -78,3 +78,12 @@ test("no error message contains the secret", () => {
   const sessions = createSessions({ secret: SECRET });
   assert.ok(!JSON.stringify(sessions).includes(SECRET));
 });
+
+test("neither inspecting nor serializing the sessions object shows a secret", async () => {
+  const { inspect } = await import("node:util");
+  const sessions = createSessions({ secret: [SECRET, SECRET + "-old"], store: cookieStore() });
+  await sessions.ready();
+  for (const text of [inspect(sessions, { showHidden: true, depth: 10 }), JSON.stringify(sessions), String(sessions)]) {
+    assert.ok(!text.includes(SECRET), text);
+  }
+});
