@@ -52,7 +52,7 @@ import type { Session, SessionData, Sessions } from "../mod.ts";
  * The plugin's type: an Elysia instance that adds `session: Session<T>` to every later route's
  * context (the `{}` parts are Elysia's own "nothing added").
  */
-export type SessionPlugin<T extends SessionData = SessionData> = Elysia<"", {
+export type SessionPlugin<T extends object = SessionData> = Elysia<"", {
   // deno-lint-ignore ban-types
   decorator: {};
   // deno-lint-ignore ban-types
@@ -170,7 +170,7 @@ function transfer(from: Headers, set: SetLike, value: unknown): Response | undef
  * @returns a plugin function for `app.use()`; handlers registered after it receive `{ session }`
  * @throws {TypeError} when `sessions` is not a `createSessions()` result
  */
-export function session<T extends SessionData>(sessions: Sessions<T>): (app: AnyElysia) => SessionPlugin<T> {
+export function session<T extends object>(sessions: Sessions<T>): (app: AnyElysia) => SessionPlugin<T> {
   if (typeof sessions !== "object" || sessions === null || typeof sessions.commit !== "function") {
     throw new TypeError("Cannot create the session plugin: sessions must be a createSessions() result");
   }

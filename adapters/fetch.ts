@@ -18,6 +18,7 @@
  * @module
  */
 import type { Session, Sessions } from "../mod.ts";
+import { sessionsResolver } from "./_resolve.ts";
 
 /** A `fetch`-style handler that also receives the session, then whatever else the runtime passes (`env`, `ctx`, `info`, ...). */
 export type SessionHandler<T extends object, Rest extends unknown[]> = (
@@ -42,26 +43,8 @@ export function withSession<T extends object, Rest extends unknown[] = []>(
   handler: SessionHandler<T, Rest>,
 ): (request: Request, ...rest: Rest) => Promise<Response> {
   if (typeof handler !== "function") throw new TypeError("Cannot wrap handler: handler must be a function");
-  let resolve: (rest: Rest) => Sessions<T>;
-  if (typeof sessions === "function") {
-    const factory = sessions;
-    const byEnv = new WeakMap<object, Sessions<T>>();
-    let single: Sessions<T> | undefined;
-    resolve = (rest) => {
-      const env = rest[0];
-      if (typeof env === "object" && env !== null) {
-        let found = byEnv.get(env);
-        if (!found) byEnv.set(env, (found = factory(...rest)));
-        return found;
-      }
-      return (single ??= factory(...rest));
-    };
-  } else if (typeof sessions === "object" && sessions !== null && typeof sessions.handle === "function") {
-    resolve = () => sessions;
-  } else {
-    throw new TypeError("Cannot wrap handler: sessions must be a createSessions() result or a function returning one");
-  }
+  const resolve = sessionsResolver(sessions as Sessions<T> | ((env: unknown, ...rest: unknown[]) => Sessions<T>), "wrap handler");
   return function fetchWithSession(request: Request, ...rest: Rest): Promise<Response> {
-    return resolve(rest).handle(request, (req, session) => handler(req, session, ...rest));
+    return resolve(rest[0], ...rest.slice(1)).handle(request, (req, session) => handler(req, session, ...rest));
   };
 }

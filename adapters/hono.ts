@@ -39,9 +39,10 @@
 import type { MiddlewareHandler } from "hono";
 import { errorResponse } from "../mod.ts";
 import type { Session, SessionData, Sessions } from "../mod.ts";
+import { sessionsResolver } from "./_resolve.ts";
 
 /** The context variables `session()` sets: `c.get("session")` and `c.var.session`. */
-export type SessionVariables<T extends SessionData = SessionData> = {
+export type SessionVariables<T extends object = SessionData> = {
   session: Session<T>;
 };
 
@@ -61,25 +62,10 @@ const running = new WeakMap<object, Set<object>>();
  * @returns middleware typed `MiddlewareHandler<{ Variables: SessionVariables<T> }>`
  * @throws {TypeError} when `sessions` is neither
  */
-export function session<T extends SessionData, Bindings = unknown>(
+export function session<T extends object, Bindings = unknown>(
   sessions: Sessions<T> | ((env: Bindings) => Sessions<T>),
 ): MiddlewareHandler<{ Variables: SessionVariables<T> }> {
-  let resolve: (env: Bindings) => Sessions<T>;
-  if (typeof sessions === "function") {
-    const factory = sessions;
-    const byEnv = new WeakMap<object, Sessions<T>>();
-    let single: Sessions<T> | undefined;
-    resolve = (env) => {
-      if (typeof env !== "object" || env === null) return (single ??= factory(env));
-      let found = byEnv.get(env);
-      if (!found) byEnv.set(env, (found = factory(env)));
-      return found;
-    };
-  } else if (typeof sessions === "object" && sessions !== null && typeof sessions.commit === "function") {
-    resolve = () => sessions;
-  } else {
-    throw new TypeError("Cannot create the session middleware: sessions must be a createSessions() result or a function returning one");
-  }
+  const resolve = sessionsResolver(sessions, "create the session middleware");
 
   return async function satchelSession(c, next) {
     const owner = resolve(c.env as Bindings);
