@@ -4,7 +4,7 @@
  * signature, and deflate-compressed when that makes it smaller.
  *
  * What this means (the README says it too):
- * - The client can read the data (it is signed, not encrypted): keep secrets out of it.
+ * - The client can read the data unless `encrypt` is on: keep secrets out of a signed cookie.
  * - There is no server state, so `flush()` and `cycleKey()` cannot revoke a copy of an older
  *   cookie: a stolen cookie stays valid until its own signed expiry. Use a server-side store
  *   when logout must be final.
@@ -14,15 +14,19 @@
  * - A tampered, truncated, expired or foreign cookie gives an empty session and is deleted
  *   (Django re-issues a signed empty cookie instead; deleting it is what a user expects).
  *
- * Format: `<payload>.<meta>.<signature>`, three base64url segments. `payload` is the serialized
- * data (deflate-raw compressed when flagged), `meta` a small JSON array
+ * With `encrypt: true` the data is AES-256-GCM encrypted as well, so the client cannot read it.
+ *
+ * Format (signed): `<payload>.<meta>.<signature>`, three base64url segments. `payload` is the
+ * serialized data (deflate-raw compressed when flagged), `meta` a small JSON array
  * `[version, flags, issued, created, active, expires, expiry?]`, and the signature the HMAC of
  * `payload.meta` under a key derived for `cookie-store/<cookie name>`.
+ * Format (encrypted): one base64url segment, `iv || AES-GCM(meta "\n" payload)` under a key
+ * derived for `cookie-store/<cookie name>/aes-gcm`, with that label as additional data.
  *
  * @module
  */
 import { decodeBase64Url, encodeBase64Url } from "./_base64.ts";
-import type { Signer } from "./signing.ts";
+import type { Sealer, Signer } from "./signing.ts";
 import type { SessionRecord } from "./types.ts";
 
 /** Options of `cookieStore()`. */
@@ -39,6 +43,14 @@ export interface CookieStoreOptions {
    * @default 60
    */
   clockSkew?: number;
+  /**
+   * Encrypt the cookie with AES-256-GCM (a key derived from the secret for this purpose, a fresh
+   * random IV per cookie) so the client cannot read the data. Encrypted payloads are never
+   * compressed (compression before encryption can leak data through the cookie's length), so they
+   * reach the 4096-byte limit sooner. Switching it on or off invalidates existing cookies.
+   * @default false
+   */
+  encrypt?: boolean;
 }
 
 /** The value `cookieStore()` returns; `createSessions` recognises it once, at construction. */
@@ -46,6 +58,7 @@ export interface CookieStore {
   readonly kind: "cookie";
   readonly compress: number | false;
   readonly clockSkew: number;
+  readonly encrypt: boolean;
 }
 
 /**
@@ -71,11 +84,14 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
   if (!(Number.isFinite(clockSkew) && clockSkew >= 0)) {
     throw new RangeError(`Cannot create cookie store: clockSkew must be a number of seconds >= 0, received ${clockSkew}`);
   }
-  return Object.freeze({ kind: "cookie", compress, clockSkew });
+  const encrypt = options.encrypt ?? false;
+  if (typeof encrypt !== "boolean") throw new TypeError("Cannot create cookie store: encrypt must be a boolean");
+  return Object.freeze({ kind: "cookie", compress, clockSkew, encrypt });
 }
 
 const FORMAT = 1;
 const COMPRESSED = 1;
+const NEWLINE = 0x0a;
 /** Decompressed payloads larger than this are refused (a cookie is at most 4 KiB). */
 const MAX_INFLATED = 256 * 1024;
 const encoder = new TextEncoder();
@@ -90,22 +106,25 @@ export interface DecodedCookie {
 /** Encodes and decodes session cookies for one `createSessions()`. */
 export class CookieCodec {
   #signer: Signer;
+  #sealer: Sealer | null;
   #store: CookieStore;
-  constructor(signer: Signer, store: CookieStore) {
+  /** The signer authenticates signed cookies; with `encrypt`, the sealer encrypts and authenticates instead. */
+  constructor(signer: Signer, sealer: Sealer | null, store: CookieStore) {
     this.#signer = signer;
+    this.#sealer = store.encrypt ? sealer : null;
     this.#store = store;
   }
 
-  /** Derive the signing keys now. */
+  /** Derive the keys now. */
   async ready(): Promise<void> {
-    await this.#signer.keys();
+    await (this.#sealer ? this.#sealer.keys() : this.#signer.keys());
   }
 
-  /** One `crypto.subtle.sign` (plus a deflate for large payloads). */
+  /** One `crypto.subtle.sign` (or `encrypt`), plus a deflate for large signed payloads. */
   async encode(record: SessionRecord, now: number): Promise<string> {
     let bytes: Uint8Array = encoder.encode(record.data);
     let flags = 0;
-    const threshold = this.#store.compress;
+    const threshold = this.#sealer ? false : this.#store.compress;
     if (threshold !== false && bytes.length >= threshold) {
       const packed = await transform(bytes, new CompressionStream("deflate-raw"), Number.POSITIVE_INFINITY);
       if (packed && packed.length < bytes.length) {
@@ -115,44 +134,72 @@ export class CookieCodec {
     }
     const meta: unknown[] = [FORMAT, flags, now, record.created, record.active, record.expires];
     if (record.expiry !== undefined) meta.push(record.expiry);
-    const body = `${encodeBase64Url(bytes)}.${encodeBase64Url(encoder.encode(JSON.stringify(meta)))}`;
+    const metaBytes = encoder.encode(JSON.stringify(meta));
+    if (this.#sealer) {
+      // Encrypted: one base64url segment of iv || AES-GCM(meta "\n" data).
+      const plain = new Uint8Array(metaBytes.length + 1 + bytes.length);
+      plain.set(metaBytes);
+      plain[metaBytes.length] = NEWLINE;
+      plain.set(bytes, metaBytes.length + 1);
+      return encodeBase64Url(await this.#sealer.seal(plain));
+    }
+    const body = `${encodeBase64Url(bytes)}.${encodeBase64Url(metaBytes)}`;
     return `${body}.${await this.#signer.sign(body)}`;
   }
 
-  /** `null` for anything but a cookie we signed that is still live. One `crypto.subtle.verify`. Never throws. */
+  /**
+   * `null` for anything but a live cookie of ours in the configured format (a signed cookie is
+   * refused when encryption is on, and the other way round). One `crypto.subtle.verify` (or
+   * `decrypt`). Never throws.
+   */
   async decode(value: string, now: number): Promise<DecodedCookie | null> {
     try {
+      if (value.length > 8192) return null;
+      if (this.#sealer) {
+        const sealed = value.includes(".") ? null : decodeBase64Url(value);
+        const opened = sealed && await this.#sealer.open(sealed);
+        if (!opened) return null;
+        const split = opened.plain.indexOf(NEWLINE);
+        if (split < 0) return null;
+        const meta: unknown = JSON.parse(decoder.decode(opened.plain.subarray(0, split)));
+        return this.#accept(meta, opened.plain.subarray(split + 1), opened.keyIndex, now);
+      }
       const second = value.lastIndexOf(".");
       const first = second > 0 ? value.lastIndexOf(".", second - 1) : -1;
-      if (first <= 0 || value.length > 8192) return null;
+      if (first <= 0) return null;
       const body = value.slice(0, second);
       const keyIndex = await this.#signer.verify(body, value.slice(second + 1));
       if (keyIndex < 0) return null;
       const metaBytes = decodeBase64Url(value.slice(first + 1, second));
-      const meta: unknown = metaBytes && JSON.parse(decoder.decode(metaBytes));
-      if (!Array.isArray(meta) || meta[0] !== FORMAT || (meta.length !== 6 && meta.length !== 7)) return null;
-      const [, flags, issued, created, active, expires, expiry] = meta as unknown[];
-      if (![flags, issued, created, active, expires].every((n) => typeof n === "number" && Number.isFinite(n))) return null;
-      if (expiry !== undefined && typeof expiry !== "number" && typeof expiry !== "string") return null;
-      if ((expires as number) <= now) return null;
-      if ((issued as number) > now + this.#store.clockSkew * 1000) return null;
-      let bytes: Uint8Array | null = decodeBase64Url(value.slice(0, first));
-      if (!bytes) return null;
-      if ((flags as number) & COMPRESSED) {
-        bytes = await transform(bytes, new DecompressionStream("deflate-raw"), MAX_INFLATED);
-        if (!bytes) return null;
-      }
-      const record: SessionRecord = {
-        data: decoder.decode(bytes),
-        created: created as number,
-        active: active as number,
-        expires: expires as number,
-        ...(expiry === undefined ? {} : { expiry: expiry as number | string }),
-      };
-      return { record, keyIndex };
+      const bytes = decodeBase64Url(value.slice(0, first));
+      if (!metaBytes || !bytes) return null;
+      return this.#accept(JSON.parse(decoder.decode(metaBytes)), bytes, keyIndex, now);
     } catch {
       return null;
     }
+  }
+
+  /** Check authenticated metadata (format, expiry, clock skew) and build the record. */
+  async #accept(meta: unknown, payload: Uint8Array, keyIndex: number, now: number): Promise<DecodedCookie | null> {
+    if (!Array.isArray(meta) || meta[0] !== FORMAT || (meta.length !== 6 && meta.length !== 7)) return null;
+    const [, flags, issued, created, active, expires, expiry] = meta as unknown[];
+    if (![flags, issued, created, active, expires].every((n) => typeof n === "number" && Number.isFinite(n))) return null;
+    if (expiry !== undefined && typeof expiry !== "number" && typeof expiry !== "string") return null;
+    if ((expires as number) <= now) return null;
+    if ((issued as number) > now + this.#store.clockSkew * 1000) return null;
+    let bytes: Uint8Array | null = payload;
+    if ((flags as number) & COMPRESSED) {
+      bytes = await transform(bytes, new DecompressionStream("deflate-raw"), MAX_INFLATED);
+      if (!bytes) return null;
+    }
+    const record: SessionRecord = {
+      data: decoder.decode(bytes),
+      created: created as number,
+      active: active as number,
+      expires: expires as number,
+      ...(expiry === undefined ? {} : { expiry: expiry as number | string }),
+    };
+    return { record, keyIndex };
   }
 }
 

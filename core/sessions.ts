@@ -15,7 +15,7 @@ import { resolveSerializer } from "./serializer.ts";
 import type { Serializer } from "./serializer.ts";
 import { DELETED, SessionState, expireAtBrowserClose, expiryAge, newSession, sessionState } from "./session.ts";
 import type { Session, SessionData, SessionHost } from "./session.ts";
-import { KeyRing, Signer, toHex } from "./signing.ts";
+import { KeyRing, Sealer, Signer, toHex } from "./signing.ts";
 import type { LoadedRecord, SessionRecord, SessionStore } from "./types.ts";
 
 /** Cookie settings; each maps to Django's `SESSION_COOKIE_*`. */
@@ -255,7 +255,10 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
     this.serverSide = !config.cookieMode;
     const ring = new KeyRing(config.secrets);
     this.#store = config.cookieMode ? null : (config.store as SessionStore);
-    this.#codec = config.cookieMode ? new CookieCodec(new Signer(ring, `cookie-store/${config.cookie.name}`), config.store as CookieStore) : null;
+    const purpose = `cookie-store/${config.cookie.name}`;
+    this.#codec = config.cookieMode
+      ? new CookieCodec(new Signer(ring, purpose), new Sealer(ring, `${purpose}/aes-gcm`), config.store as CookieStore)
+      : null;
     this.#idHasher = !config.cookieMode && !(config.store as SessionStore).rawIds ? new Signer(ring, "store-key") : null;
     // Idle activity is written at most every tenth of the idle window (1 s to 60 s).
     this.#touchAfter = config.idleMs === undefined ? Number.POSITIVE_INFINITY : Math.max(1000, Math.min(60_000, config.idleMs / 10));

@@ -16,11 +16,13 @@ async function issued(options: Parameters<typeof setup>[0] = {}, data: Record<st
 }
 
 /** Count crypto.subtle.sign / verify calls made while `fn` runs. */
-async function countSubtle(fn: () => Promise<unknown>): Promise<{ sign: number; verify: number; importKey: number }> {
+type Counts = { sign: number; verify: number; importKey: number; encrypt?: number; decrypt?: number };
+const NAMES = ["sign", "verify", "importKey", "encrypt", "decrypt"] as const;
+async function countSubtle(fn: () => Promise<unknown>): Promise<Counts> {
   const subtle = crypto.subtle as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const counts = { sign: 0, verify: 0, importKey: 0 };
-  const originals = { sign: subtle.sign!, verify: subtle.verify!, importKey: subtle.importKey! };
-  for (const name of ["sign", "verify", "importKey"] as const) {
+  const counts = { sign: 0, verify: 0, importKey: 0, encrypt: 0, decrypt: 0 };
+  const originals = Object.fromEntries(NAMES.map((n) => [n, subtle[n]!])) as Record<(typeof NAMES)[number], (...args: unknown[]) => unknown>;
+  for (const name of NAMES) {
     subtle[name] = function (this: unknown, ...args: unknown[]) {
       counts[name]++;
       return originals[name].apply(crypto.subtle, args);
@@ -29,12 +31,13 @@ async function countSubtle(fn: () => Promise<unknown>): Promise<{ sign: number; 
   try {
     await fn();
   } finally {
-    for (const name of ["sign", "verify", "importKey"] as const) {
+    for (const name of NAMES) {
       if (Object.hasOwn(subtle, name)) delete subtle[name];
       if (subtle[name] !== originals[name]) subtle[name] = originals[name];
     }
   }
-  return counts;
+  const { encrypt, decrypt, ...rest } = counts;
+  return encrypt || decrypt ? counts : rest;
 }
 
 describe("cookieStore()", () => {
@@ -244,5 +247,55 @@ describe("ids at rest", () => {
     const untouched = createSessions({ secret: OLD, store, now: clock.now });
     const other = cookieValue(await run(untouched, undefined, (s) => s.set("k", 2)))!;
     assert.equal((await onlyNew.load(request(other))).get("k"), undefined, "a record never seen during the rotation ends with the old secret");
+  });
+});
+
+describe("cookieStore({ encrypt: true })", () => {
+  const encrypted = (options: Parameters<typeof setup>[0] = {}) => issued({ store: cookieStore({ encrypt: true }), ...options }, { user: "ada", card: "4111 1111" });
+
+  test("round-trips data the client cannot read, with a fresh IV every time", async () => {
+    const { sessions, value, clock } = await encrypted();
+    assert.match(value, /^[A-Za-z0-9_-]+$/);
+    const raw = new TextDecoder().decode(Uint8Array.from(atob(value.replaceAll("-", "+").replaceAll("_", "/") + "=".repeat((4 - (value.length % 4)) % 4)), (c) => c.charCodeAt(0)));
+    assert.ok(!raw.includes("ada") && !raw.includes("4111"), "no plaintext in the cookie");
+    const session = await sessions.load(request(value));
+    assert.equal(session.get("user"), "ada");
+    assert.equal(session.get("card"), "4111 1111");
+    const again = await run(sessions, undefined, (s) => { s.set("user", "ada"); s.set("card", "4111 1111"); });
+    assert.notEqual(cookieValue(again), value, "same data, same clock, different ciphertext");
+    clock.advance(1_209_600_000);
+    assert.equal((await sessions.load(request(value))).get("user"), undefined, "the sealed expiry is enforced");
+  });
+
+  test("any change gives an empty session and a deletion cookie", async () => {
+    const { sessions, value } = await encrypted();
+    const flip = (i: number) => value.slice(0, i) + (value[i] === "A" ? "B" : "A") + value.slice(i + 1);
+    for (const variant of [flip(0), flip(5), flip(20), flip(value.length - 3), value.slice(0, -2), value + "AA", value.slice(0, 20), "AAAA"]) {
+      const response = await run(sessions, variant, (s) => assert.equal(s.get("user"), undefined));
+      assert.equal(cookieValue(response), "", variant);
+    }
+  });
+
+  test("signed and encrypted cookies never stand in for each other, and rotation works", async () => {
+    const clock = fakeClock();
+    const make = (secret: string | string[], encrypt: boolean) => createSessions({ secret, store: cookieStore({ encrypt }), now: clock.now });
+    const signed = cookieValue(await run(make(OLD, false), undefined, (s) => s.set("user", "ada")))!;
+    const sealed = cookieValue(await run(make(OLD, true), undefined, (s) => s.set("user", "ada")))!;
+    assert.equal((await make(OLD, true).load(request(signed))).get("user"), undefined);
+    assert.equal((await make(OLD, false).load(request(sealed))).get("user"), undefined);
+    const rotated = make([NEW, OLD], true);
+    const reissued = cookieValue(await run(rotated, sealed, () => {}))!;
+    assert.ok(reissued && reissued !== sealed);
+    assert.equal((await make(NEW, true).load(request(reissued))).get("user"), "ada");
+    assert.equal((await make(NEW, true).load(request(sealed))).get("user"), undefined);
+  });
+
+  test("one decrypt and one encrypt per changed request, no HMAC call", async () => {
+    const { sessions, value } = await encrypted();
+    await sessions.ready();
+    const changed = await countSubtle(() => run(sessions, value, (s) => s.set("n", 1)));
+    assert.deepEqual(changed, { sign: 0, verify: 0, importKey: 0, encrypt: 1, decrypt: 1 });
+    const readOnly = await countSubtle(() => run(sessions, value, (s) => { s.get("user"); }));
+    assert.deepEqual(readOnly, { sign: 0, verify: 0, importKey: 0, encrypt: 0, decrypt: 1 });
   });
 });

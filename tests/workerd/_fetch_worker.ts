@@ -1,12 +1,13 @@
 /**
  * A Worker written the way the README tells users to: `export default { fetch: withSession(...) }`,
  * with the sessions built from `env` (secret and store), the Durable Object class re-exported,
- * and no Node compatibility flag. `env.STORE` picks the store: `"kv"` or `"do"`.
+ * and no Node compatibility flag. `env.STORE` picks the store: `"kv"`, `"do"`, or the cookie store
+ * signed (`"cookie"`) or encrypted (`"sealed"`).
  *
  * Routes: `/set?note=…` stores a note, `/get` reports it (plus what reached the handler),
  * `/logout` flushes the session.
  */
-import { createSessions } from "../../mod.ts";
+import { cookieStore, createSessions } from "../../mod.ts";
 import { withSession } from "../../adapters/fetch.ts";
 import { cloudflareKvStore } from "../../stores/cloudflare_kv.ts";
 import type { KVNamespaceLike } from "../../stores/cloudflare_kv.ts";
@@ -19,7 +20,7 @@ interface Env {
   KV: KVNamespaceLike;
   SESSIONS: DurableObjectNamespaceLike;
   SECRET: string;
-  STORE: "kv" | "do";
+  STORE: "kv" | "do" | "cookie" | "sealed";
 }
 
 interface Ctx {
@@ -36,6 +37,8 @@ export default {
         secret: env.SECRET,
         store: env.STORE === "do"
           ? durableObjectStore({ namespace: env.SESSIONS })
+          : env.STORE === "cookie" || env.STORE === "sealed"
+          ? cookieStore({ encrypt: env.STORE === "sealed", compress: 16 })
           : cloudflareKvStore({ namespace: env.KV }),
       });
     },
