@@ -18,7 +18,8 @@
  *
  * Format (signed): `<payload>.<meta>.<signature>`, three base64url segments. `payload` is the
  * serialized data (deflate-raw compressed when flagged), `meta` a small JSON array
- * `[version, flags, issued, created, active, expires, expiry?]`, and the signature the HMAC of
+ * `[version, flags, active, active - created, expires - active, expiry?]` (the cookie is issued
+ * at the last activity), and the signature the HMAC of
  * `payload.meta` under a key derived for `cookie-store/<cookie name>`.
  * Format (encrypted): one base64url segment, `iv || AES-GCM(meta "\n" payload)` under a key
  * derived for `cookie-store/<cookie name>/aes-gcm`, with that label as additional data.
@@ -132,7 +133,8 @@ export class CookieCodec {
         flags |= COMPRESSED;
       }
     }
-    const meta: unknown[] = [FORMAT, flags, now, record.created, record.active, record.expires];
+    // Times relative to the last activity (which is also when this cookie is issued) keep it short.
+    const meta: unknown[] = [FORMAT, flags, now, now - record.created, record.expires - now];
     if (record.expiry !== undefined) meta.push(record.expiry);
     const metaBytes = encoder.encode(JSON.stringify(meta));
     if (this.#sealer) {
@@ -181,12 +183,14 @@ export class CookieCodec {
 
   /** Check authenticated metadata (format, expiry, clock skew) and build the record. */
   async #accept(meta: unknown, payload: Uint8Array, keyIndex: number, now: number): Promise<DecodedCookie | null> {
-    if (!Array.isArray(meta) || meta[0] !== FORMAT || (meta.length !== 6 && meta.length !== 7)) return null;
-    const [, flags, issued, created, active, expires, expiry] = meta as unknown[];
-    if (![flags, issued, created, active, expires].every((n) => typeof n === "number" && Number.isFinite(n))) return null;
+    if (!Array.isArray(meta) || meta[0] !== FORMAT || (meta.length !== 5 && meta.length !== 6)) return null;
+    const [, flags, active, age, remaining, expiry] = meta as unknown[];
+    if (![flags, active, age, remaining].every((n) => typeof n === "number" && Number.isFinite(n))) return null;
     if (expiry !== undefined && typeof expiry !== "number" && typeof expiry !== "string") return null;
-    if ((expires as number) <= now) return null;
-    if ((issued as number) > now + this.#store.clockSkew * 1000) return null;
+    const created = (active as number) - (age as number);
+    const expires = (active as number) + (remaining as number);
+    if (expires <= now) return null;
+    if ((active as number) > now + this.#store.clockSkew * 1000) return null;
     let bytes: Uint8Array | null = payload;
     if ((flags as number) & COMPRESSED) {
       bytes = await transform(bytes, new DecompressionStream("deflate-raw"), MAX_INFLATED);
@@ -194,9 +198,9 @@ export class CookieCodec {
     }
     const record: SessionRecord = {
       data: decoder.decode(bytes),
-      created: created as number,
+      created,
       active: active as number,
-      expires: expires as number,
+      expires,
       ...(expiry === undefined ? {} : { expiry: expiry as number | string }),
     };
     return { record, keyIndex };
