@@ -1,6 +1,6 @@
 /** Small helpers for driving sessions with real Requests and reading real Responses. */
-import { createSessions } from "../mod.ts";
-import type { Session, SessionData, Sessions, SessionsOptions } from "../mod.ts";
+import { createSessions, memoryStore } from "../mod.ts";
+import type { MemoryStore, Session, SessionData, SessionStore, Sessions, SessionsOptions } from "../mod.ts";
 import { fakeClock } from "./_env.ts";
 
 export const SECRET = "test-secret-0123456789-abcdefghijklmnop";
@@ -60,4 +60,42 @@ export function run<T extends SessionData>(
     await fn(session);
     return new Response("body", { status });
   });
+}
+
+/** A memory store that counts its calls and can be made to fail on load (`down = true`). */
+export interface SpyStore extends SessionStore {
+  readonly calls: { load: number; create: number; save: number; delete: number };
+  readonly loads: number;
+  /** Creates plus saves. */
+  readonly writes: number;
+  readonly deletes: number;
+  readonly size: number;
+  down: boolean;
+  /** Whether a live record exists under `key` (not counted). */
+  has(key: string): Promise<boolean>;
+  clearExpired(now: number): Promise<number>;
+}
+
+export function spyStore(): SpyStore {
+  const inner: MemoryStore = memoryStore();
+  const calls = { load: 0, create: 0, save: 0, delete: 0 };
+  const store: SpyStore = {
+    rawIds: true,
+    calls,
+    down: false,
+    get loads() { return calls.load; },
+    get writes() { return calls.create + calls.save; },
+    get deletes() { return calls.delete; },
+    get size() { return inner.size; },
+    load: (key, now) => {
+      calls.load++;
+      return store.down ? Promise.reject(new Error("store down")) : inner.load(key, now);
+    },
+    create: (key, record) => { calls.create++; return inner.create(key, record); },
+    save: (key, record, version) => { calls.save++; return inner.save(key, record, version); },
+    delete: (key) => { calls.delete++; return inner.delete(key); },
+    has: async (key) => (await inner.load(key, Date.now())) !== null,
+    clearExpired: (now) => inner.clearExpired(now),
+  };
+  return store;
 }

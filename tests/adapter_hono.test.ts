@@ -7,45 +7,13 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { createSessions, memoryStore, SessionError } from "../mod.ts";
-import type { SessionsOptions, SessionStore } from "../mod.ts";
+import type { SessionsOptions } from "../mod.ts";
 import { session } from "../adapters/hono.ts";
 import type { SessionVariables } from "../adapters/hono.ts";
-import { cookieValue, SECRET, setCookies } from "./_http.ts";
+import { cookieValue, SECRET, setCookies, spyStore } from "./_http.ts";
 
 type Cart = { cart: string[]; user: string };
 
-/** A memory store that counts writes and can be made to fail. */
-function spyStore(): SessionStore & { loads: number; writes: number; deletes: number; down: boolean; has(key: string): Promise<boolean> } {
-  const inner = memoryStore();
-  const spy = {
-    rawIds: true as const,
-    loads: 0,
-    writes: 0,
-    deletes: 0,
-    down: false,
-    async load(key: string, now: number) {
-      spy.loads++;
-      if (spy.down) throw new Error("store down");
-      return await inner.load(key, now);
-    },
-    async create(key: string, record: Parameters<SessionStore["create"]>[1]) {
-      spy.writes++;
-      return await inner.create(key, record);
-    },
-    async save(key: string, record: Parameters<SessionStore["save"]>[1], version?: string | number) {
-      spy.writes++;
-      return await inner.save(key, record, version);
-    },
-    async delete(key: string) {
-      spy.deletes++;
-      await inner.delete(key);
-    },
-    async has(key: string) {
-      return (await inner.load(key, Date.now())) !== null;
-    },
-  };
-  return spy;
-}
 
 function cartApp(options: Partial<SessionsOptions> = {}) {
   const store = spyStore();

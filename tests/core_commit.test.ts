@@ -3,22 +3,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SessionError, createSessions, memoryStore } from "../mod.ts";
 import type { SessionStore } from "../mod.ts";
-import { SECRET, cookieValue, request, run, setCookies, setup } from "./_http.ts";
+import { SECRET, cookieValue, request, run, setCookies, setup, spyStore } from "./_http.ts";
 
 /** A memory store that counts calls by method. */
 function counted() {
-  const inner = memoryStore();
-  const calls = { load: 0, create: 0, save: 0, delete: 0 };
-  const store: SessionStore & { size: number } = {
-    rawIds: true,
-    get size() { return inner.size; },
-    load: (k, n) => { calls.load++; return inner.load(k, n); },
-    create: (k, r) => { calls.create++; return inner.create(k, r); },
-    save: (k, r, v) => { calls.save++; return inner.save(k, r, v); },
-    delete: (k) => { calls.delete++; return inner.delete(k); },
-    clearExpired: (n) => inner.clearExpired(n),
-  };
-  return { store, calls };
+  const store = spyStore();
+  return { store, calls: store.calls };
 }
 
 async function withSession(options: Parameters<typeof setup>[0] = {}) {
