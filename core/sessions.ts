@@ -661,10 +661,17 @@ class Engine<T extends object> implements Sessions<T>, SessionHost {
   }
 }
 
-/** 400 for an interrupted session (Django's `SessionInterrupted`), 503 for a store outage. */
+/**
+ * The answer for a session condition, wherever it was thrown (load, the handler, commit): 400 for
+ * an interrupted session (Django's `SessionInterrupted`), 409 for a conflicting concurrent change,
+ * 503 for a store outage; `null` for anything else. Never sets a cookie.
+ */
 export function errorResponse(error: unknown): Response | null {
   if (!(error instanceof SessionError)) return null;
   if (error.code === "SESSION_INTERRUPTED") return new Response("Bad Request: the session ended during the request.", { status: 400 });
+  if (error.code === "SESSION_CONFLICT") {
+    return new Response("Conflict: the session was changed by a concurrent request; retry.", { status: 409 });
+  }
   if (error.code === "STORE_UNAVAILABLE") return new Response("Service Unavailable: the session store is unavailable.", { status: 503 });
   return null;
 }
