@@ -10,7 +10,12 @@
  *   when logout must be final.
  * - Concurrent requests are last-writer-wins: each response carries the whole session.
  * - A cookie over 4096 bytes makes `commit` throw `SessionError("COOKIE_TOO_LARGE")` instead
- *   of sending a cookie the browser would silently drop.
+ *   of sending a cookie the browser would silently drop. So does serialized data over
+ *   `MAX_INFLATED` (256 KiB), even when it would deflate to a small cookie: the decoder refuses to
+ *   inflate more than that (a decompression bomb guard), so such a cookie would be written and
+ *   then read back as an empty session. The code is `COOKIE_TOO_LARGE`, not
+ *   `SERIALIZATION_FAILED`: the data serialized fine, it is the cookie that cannot carry it, and the
+ *   remedy (a server-side store, less data) is the same as for the 4096-byte limit.
  * - A tampered, truncated, expired or foreign cookie gives an empty session and is deleted
  *   (Django re-issues a signed empty cookie instead; deleting it is what a user expects).
  *
@@ -22,12 +27,15 @@
  * at the last activity), and the signature the HMAC of
  * `payload.meta` under a key derived for `cookie-store/<cookie name>`.
  * Format (encrypted): one base64url segment, `iv || AES-GCM(meta "\n" payload)` under a key
- * derived for `cookie-store/<cookie name>/aes-gcm`, with that label as additional data.
+ * derived for `cookie-store/<cookie name>/aes-gcm`, with that label as additional data. With
+ * `pad`, the payload ends in one 0x80 byte and as many zero bytes as make the plaintext a multiple
+ * of `pad` bytes (ISO/IEC 7816-4 padding), and `meta` carries the `PADDED` flag.
  *
  * @module
  */
 import { decodeBase64Url, encodeBase64Url } from "./_base64.ts";
 import type { Sealer, Signer } from "./signing.ts";
+import { SessionError } from "./errors.ts";
 import type { SessionRecord } from "./types.ts";
 
 /** Options of `cookieStore()`. */
@@ -52,6 +60,19 @@ export interface CookieStoreOptions {
    * @default false
    */
   encrypt?: boolean;
+  /**
+   * With `encrypt`, pad the plaintext to a multiple of this many bytes (an integer from 1 to 1024)
+   * before sealing, so the cookie's length only tells which block of `pad` bytes the data's length
+   * falls in, not the length itself (AES-GCM ciphertext is exactly as long as its plaintext). One
+   * marker byte is always added, so the padding can be stripped unambiguously; the padding is
+   * inside the AEAD, so changing it fails authentication like any other change. Larger blocks
+   * hide more and reach the 4096-byte cookie limit sooner (base64url makes each 3 bytes 4
+   * characters). Cookies are read whatever their padding, so turning `pad` on, off or changing it
+   * keeps existing cookies valid. A `TypeError` without `encrypt` (a signed cookie is readable, so
+   * there is no length to hide), a `RangeError` outside 1..1024.
+   * @default undefined (no padding)
+   */
+  pad?: number;
 }
 
 /** The value `cookieStore()` returns; `createSessions` recognises it once, at construction. */
@@ -60,6 +81,8 @@ export interface CookieStore {
   readonly compress: number | false;
   readonly clockSkew: number;
   readonly encrypt: boolean;
+  /** Pad encrypted plaintext to a multiple of this many bytes; `false`: no padding. */
+  readonly pad: number | false;
 }
 
 /**
@@ -87,14 +110,28 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
   }
   const encrypt = options.encrypt ?? false;
   if (typeof encrypt !== "boolean") throw new TypeError("Cannot create cookie store: encrypt must be a boolean");
-  return Object.freeze({ kind: "cookie", compress, clockSkew, encrypt });
+  const pad = options.pad ?? false;
+  if (pad !== false) {
+    if (typeof pad !== "number") throw new TypeError("Cannot create cookie store: pad must be a number of bytes");
+    if (!encrypt) throw new TypeError("Cannot create cookie store: pad only applies with encrypt: true");
+    if (!(Number.isInteger(pad) && pad >= 1 && pad <= MAX_PAD)) {
+      throw new RangeError(`Cannot create cookie store: pad must be a whole number of bytes from 1 to ${MAX_PAD}, received ${pad}`);
+    }
+  }
+  return Object.freeze({ kind: "cookie", compress, clockSkew, encrypt, pad });
 }
 
 const FORMAT = 1;
 const COMPRESSED = 1;
+const PADDED = 2;
 const NEWLINE = 0x0a;
-/** Decompressed payloads larger than this are refused (a cookie is at most 4 KiB). */
-const MAX_INFLATED = 256 * 1024;
+const PAD_MARKER = 0x80;
+const MAX_PAD = 1024;
+/**
+ * Decompressed payloads larger than this are refused when read (a cookie is at most 4 KiB), so
+ * serialized data larger than this is refused when written.
+ */
+export const MAX_INFLATED: number = 256 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -124,6 +161,12 @@ export class CookieCodec {
   /** One `crypto.subtle.sign` (or `encrypt`), plus a deflate for large signed payloads. */
   async encode(record: SessionRecord, now: number): Promise<string> {
     let bytes: Uint8Array = encoder.encode(record.data);
+    if (bytes.length > MAX_INFLATED) {
+      throw new SessionError(
+        "COOKIE_TOO_LARGE",
+        `Cannot store the session in a cookie: its serialized data is ${bytes.length} bytes, over the ${MAX_INFLATED}-byte limit a cookie is read back with`,
+      );
+    }
     let flags = 0;
     const threshold = this.#sealer ? false : this.#store.compress;
     if (threshold !== false && bytes.length >= threshold) {
@@ -134,15 +177,19 @@ export class CookieCodec {
       }
     }
     // Times relative to the last activity (which is also when this cookie is issued) keep it short.
+    const pad = this.#sealer ? this.#store.pad : false;
+    if (pad !== false) flags |= PADDED;
     const meta: unknown[] = [FORMAT, flags, now, now - record.created, record.expires - now];
     if (record.expiry !== undefined) meta.push(record.expiry);
     const metaBytes = encoder.encode(JSON.stringify(meta));
     if (this.#sealer) {
-      // Encrypted: one base64url segment of iv || AES-GCM(meta "\n" data).
-      const plain = new Uint8Array(metaBytes.length + 1 + bytes.length);
+      // Encrypted: one base64url segment of iv || AES-GCM(meta "\n" data [0x80 0x00…]).
+      const length = metaBytes.length + 1 + bytes.length;
+      const plain = new Uint8Array(pad === false ? length : Math.ceil((length + 1) / pad) * pad);
       plain.set(metaBytes);
       plain[metaBytes.length] = NEWLINE;
       plain.set(bytes, metaBytes.length + 1);
+      if (pad !== false) plain[length] = PAD_MARKER; // the rest is already zero
       return encodeBase64Url(await this.#sealer.seal(plain));
     }
     const body = `${encodeBase64Url(bytes)}.${encodeBase64Url(metaBytes)}`;
@@ -192,6 +239,12 @@ export class CookieCodec {
     if (expires <= now) return null;
     if ((active as number) > now + this.#store.clockSkew * 1000) return null;
     let bytes: Uint8Array | null = payload;
+    if ((flags as number) & PADDED) {
+      let end = bytes.length - 1;
+      while (end >= 0 && bytes[end] === 0) end--;
+      if (end < 0 || bytes[end] !== PAD_MARKER) return null;
+      bytes = bytes.subarray(0, end);
+    }
     if ((flags as number) & COMPRESSED) {
       bytes = await transform(bytes, new DecompressionStream("deflate-raw"), MAX_INFLATED);
       if (!bytes) return null;

@@ -5,6 +5,7 @@ import { SessionError, cookieStore, createSessions, memoryStore } from "../mod.t
 import type { SessionStore } from "../mod.ts";
 import { SECRET, cookieValue, request, run, setCookies, setup } from "./_http.ts";
 import { fakeClock } from "./_env.ts";
+import { MAX_INFLATED } from "../core/cookie_store.ts";
 
 const OLD = "old-secret-0123456789-abcdefghijklmnopq";
 const NEW = "new-secret-0123456789-abcdefghijklmnopq";
@@ -132,6 +133,20 @@ describe("cookieStore()", () => {
     const random = Array.from(crypto.getRandomValues(new Uint8Array(6000)), (b) => b.toString(36)).join("");
     await assert.rejects(run(sessions, undefined, (s) => s.set("blob", random)), (e: unknown) =>
       e instanceof SessionError && e.code === "COOKIE_TOO_LARGE" && !e.message.includes(random.slice(0, 20)));
+  });
+
+  test("a payload that compresses under 4096 bytes but inflates past the decoder's limit is refused at commit", async () => {
+    const { sessions } = setup({ store: cookieStore() });
+    // About 300 KB of one letter deflates to a few hundred bytes: small enough to send, too large to read back.
+    await assert.rejects(run(sessions, undefined, (s) => s.set("blob", "a".repeat(300_000))), (e: unknown) =>
+      e instanceof SessionError && e.code === "COOKIE_TOO_LARGE" && !e.message.includes("aaaa"));
+    // Exactly at the limit it is sent and read back (the serialized text is `{"blob":"…"}`, 11 bytes more).
+    const blob = "b".repeat(MAX_INFLATED - 11);
+    const value = cookieValue(await run(sessions, undefined, (s) => s.set("blob", blob)))!;
+    assert.ok(value.length < 4096);
+    assert.equal((await sessions.load(request(value))).get("blob"), blob);
+    await assert.rejects(run(sessions, undefined, (s) => s.set("blob", blob + "b")), (e: unknown) =>
+      e instanceof SessionError && e.code === "COOKIE_TOO_LARGE");
   });
 
   test("flush deletes the cookie; clear keeps a signed empty session; cycleKey re-signs", async () => {
@@ -288,6 +303,47 @@ describe("cookieStore({ encrypt: true })", () => {
     assert.ok(reissued && reissued !== sealed);
     assert.equal((await make(NEW, true).load(request(reissued))).get("user"), "ada");
     assert.equal((await make(NEW, true).load(request(sealed))).get("user"), undefined);
+  });
+
+  test("pad: data of different lengths within one block gives cookies of equal length, and round-trips", async () => {
+    const clock = fakeClock();
+    const lengths = async (store: ReturnType<typeof cookieStore>, notes: string[]) => {
+      const sessions = createSessions({ secret: SECRET, store, now: clock.now });
+      const out: number[] = [];
+      for (const note of notes) {
+        const value = cookieValue(await run(sessions, undefined, (s) => s.set("note", note)))!;
+        assert.equal((await sessions.load(request(value))).get("note"), note, "round trip");
+        out.push(value.length);
+      }
+      return out;
+    };
+    const padded = await lengths(cookieStore({ encrypt: true, pad: 64 }), ["", "a", "ab", "a".repeat(12), "é€😀"]);
+    assert.equal(new Set(padded).size, 1, `equal lengths: ${padded}`);
+    const unpadded = await lengths(cookieStore({ encrypt: true }), ["", "a".repeat(30)]);
+    assert.notEqual(unpadded[0], unpadded[1], "without pad the length follows the data");
+    const [short, long] = await lengths(cookieStore({ encrypt: true, pad: 64 }), ["a", "a".repeat(100)]);
+    assert.ok(long! > short!, "a longer value crosses into another block");
+    for (const pad of [1, 7, 1024]) assert.equal(new Set(await lengths(cookieStore({ encrypt: true, pad }), ["x", "xy"])).size, pad === 1 ? 2 : 1);
+  });
+
+  test("pad: cookies written with and without padding both read back after the option changes", async () => {
+    const clock = fakeClock();
+    const make = (pad?: number) => createSessions({ secret: SECRET, store: cookieStore({ encrypt: true, ...(pad ? { pad } : {}) }), now: clock.now });
+    const plain = cookieValue(await run(make(), undefined, (s) => s.set("user", "ada")))!;
+    const padded = cookieValue(await run(make(32), undefined, (s) => s.set("user", "ada")))!;
+    assert.equal((await make(32).load(request(plain))).get("user"), "ada");
+    assert.equal((await make().load(request(padded))).get("user"), "ada");
+  });
+
+  test("pad: validated at construction and only allowed with encrypt", () => {
+    for (const pad of [0, -1, 1.5, 1025, Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => cookieStore({ encrypt: true, pad }), RangeError, String(pad));
+    }
+    assert.throws(() => cookieStore({ encrypt: true, pad: "64" as unknown as number }), TypeError);
+    assert.throws(() => cookieStore({ pad: 64 }), TypeError);
+    assert.throws(() => cookieStore({ encrypt: false, pad: 64 }), TypeError);
+    assert.equal(cookieStore({ encrypt: true, pad: 64 }).pad, 64);
+    assert.equal(cookieStore({ encrypt: true }).pad, false);
   });
 
   test("one decrypt and one encrypt per changed request, no HMAC call", async () => {
