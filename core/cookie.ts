@@ -2,11 +2,20 @@
  * Cookie header parsing and Set-Cookie serialization.
  *
  * Parsing never throws, runs in one linear pass, trims only SP and HTAB (never Unicode
- * spaces: a name with a leading U+00A0 is a different name, as browsers see it), splits on
- * `;` and also on `,` (Deno joins repeated `Cookie` headers with `", "`; no cookie-octet is a
- * comma), strips one pair of surrounding double quotes and does no percent-decoding: satchel's
- * own values never need it, and bad escapes cannot fail what is never decoded. When a name
- * occurs twice the last occurrence wins, as in Django.
+ * spaces: a name with a leading U+00A0 is a different name, as browsers see it), strips one
+ * pair of surrounding double quotes and does no percent-decoding: satchel's own values never
+ * need it, and bad escapes cannot fail what is never decoded. When a name occurs twice the
+ * last occurrence wins, as in Django.
+ *
+ * Pairs are split on `;` only, as RFC 6265 §4.2.1 and Django do: a comma is part of a value.
+ * Browsers store and send a value such as `dark,__Host-sessionid=X` verbatim, so a parser that
+ * also split on `,` would let any sibling subdomain (which may set cookies for the whole
+ * registrable domain) toss its own `__Host-sessionid` after the victim's one, and the last
+ * occurrence would win. We give up, in exchange, the requests whose several `Cookie` fields
+ * reach us joined by `", "`: Node, Bun, Deno.serve and HTTP/2 servers (RFC 9113 §8.2.3) join
+ * them with `"; "`, but a `Headers` object built by code in Deno (and some proxies) joins them
+ * with `", "`. There the cookies after the comma read as part of the previous value: the
+ * session cookie may be missed (the request is anonymous), it is never mistaken for another.
  *
  * Serialization validates every field against RFC 6265 and throws `TypeError` on anything
  * that could inject an attribute or another cookie (CR, LF, NUL, `;`, `,`, non-ASCII, ...).
@@ -21,11 +30,7 @@ export interface FoundCookie {
   value: string | undefined;
 }
 
-const SP = 0x20, HTAB = 0x09, SEMI = 0x3b, COMMA = 0x2c, EQ = 0x3d, DQUOTE = 0x22;
-
-function isSeparator(code: number): boolean {
-  return code === SEMI || code === COMMA;
-}
+const SP = 0x20, HTAB = 0x09, SEMI = 0x3b, EQ = 0x3d, DQUOTE = 0x22;
 
 /**
  * Visit each `name=value` pair of a Cookie header in order. Linear in the header length.
@@ -39,7 +44,7 @@ function forEachPair(header: string, visit: (name: string, value: string) => voi
     let eq = -1;
     while (end < n) {
       const c = header.charCodeAt(end);
-      if (isSeparator(c)) break;
+      if (c === SEMI) break;
       if (c === EQ && eq < 0) eq = end;
       end++;
     }
