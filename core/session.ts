@@ -3,7 +3,7 @@
  *
  * The mapping members are synchronous: `sessions.load()` has already read the store (or
  * verified the cookie) before the handler runs. Each member sets `accessed` and `modified`
- * exactly as Django does (see the table in DESIGN.md and django.md §3.3). `flush()` and
+ * exactly as Django does (the table in the README's "The session" section). `flush()` and
  * `cycleKey()` are async because they talk to the store.
  *
  * Bookkeeping (expiry override, creation and last-activity times) never shows through
@@ -22,9 +22,18 @@ export interface SessionHost {
   readonly maxAge: number;
   readonly expireAtBrowserClose: boolean;
   readonly serverSide: boolean;
-  deleteRecord(storeKey: string): Promise<void>;
+  /** End the stored record(s) of this session (flush). */
+  end(state: SessionState): Promise<void>;
   cycle(state: SessionState): Promise<void>;
+  /** Throw a `TypeError` when the serializer cannot round-trip `value` (set-time check). */
+  check(key: string, value: unknown): void;
 }
+
+/** A read-modify-write function given to `session.modify()`; re-run on the fresh value after a conflict. */
+export type Modifier = (current: unknown) => unknown;
+
+/** The longest expiry `setExpiry` keeps: 400 days, as browsers cap cookie lifetimes. */
+const MAX_EXPIRY = 400 * 24 * 60 * 60;
 
 /** A tracked change, replayed onto a fresh record when a compare-and-set save conflicts. */
 export const DELETED: unique symbol = Symbol("deleted");
@@ -61,6 +70,20 @@ export class SessionState {
   changes: Map<string, unknown> = new Map();
   /** Keys read through `get`/`has`/...; `null` means all of them (keys(), entries(), ...). */
   readKeys: Set<string> | null = new Set();
+  /**
+   * Keys whose stored value this request saw before writing them (`null`: all, after `keys()` and
+   * the like). Writing such a key is a read-modify-write: if another request changed it meanwhile,
+   * the save conflicts instead of overwriting it.
+   */
+  observed: Set<string> | null = new Set();
+  /** `session.modify()` functions per key since its last plain write, re-applied on a conflict. */
+  replays: Map<string, Modifier[]> = new Map();
+  /** The data as stored when loaded (serialized), for telling what changed meanwhile. */
+  base: string | null = null;
+  /** `commit` has run: the session can no longer change. */
+  committed = false;
+  /** The request URL when it was plain HTTP (for the insecure-cookie warning), else `null`. */
+  url: string | null = null;
   /** The stored record already equals this state (set by cycleKey, cleared by any change). */
   persisted = false;
   /** The cookie verified under a fallback secret and should be re-issued. */
@@ -74,11 +97,27 @@ export class SessionState {
     this.created = this.active = host.now();
   }
 
-  /** Record a write (for merges) and mark the session modified. */
+  /** Record a plain write (for merges) and mark the session modified. */
   write(key: string, value: unknown): void {
     this.changes.set(key, value);
+    this.replays.delete(key);
     this.modified = true;
     this.persisted = false;
+  }
+
+  /** Note that the stored value of `key` was seen (before any write of it by this request). */
+  see(key: string): void {
+    if (this.observed !== null && !this.changes.has(key)) this.observed.add(key);
+  }
+
+  /** Throw when the response is already committed: a later change would be silently lost. */
+  open(action: string): void {
+    if (this.committed) {
+      throw new TypeError(
+        `Cannot ${action}: the session was already committed to the response, so the change would be lost. ` +
+          "Change the session before the handler returns its Response (not in a streamed body or a timer)",
+      );
+    }
   }
 }
 
@@ -135,6 +174,7 @@ export class Session<T extends object = SessionData> {
   }
   set modified(value: boolean) {
     const s = this.#s;
+    if (value) s.open("mark the session modified");
     s.modified = value;
     if (value) {
       s.manual = true;
@@ -154,6 +194,14 @@ export class Session<T extends object = SessionData> {
     s.accessed = true;
     if (s.stale) s.stale = false;
     s.readKeys?.add(key);
+    s.see(key);
+  }
+
+  #touchKey(key: string): void {
+    const s = this.#s;
+    s.accessed = true;
+    if (s.stale) s.stale = false;
+    s.readKeys?.add(key);
   }
 
   #readAll(): void {
@@ -161,6 +209,7 @@ export class Session<T extends object = SessionData> {
     s.accessed = true;
     s.stale = false;
     s.readKeys = null;
+    s.observed = null;
   }
 
   /** The value under `key`, or `fallback` (default `undefined`). Sets `accessed`. */
@@ -173,11 +222,62 @@ export class Session<T extends object = SessionData> {
     return fallback[0];
   }
 
-  /** Store `value` under `key`. Sets `accessed` and `modified`, even when the value is the same. */
+  /**
+   * Store `value` under `key`. Sets `accessed` and `modified`, even when the value is the same.
+   *
+   * Throws a `TypeError` naming the key when the serializer would not give `value` back as it is
+   * (with JSON: a `Date`, `Map`, `BigInt`, `undefined`, ...; use `serializer: "tagged"` for those).
+   * A `set` after a `get` of the same key is a read-modify-write: when another request changed the
+   * key in between, `commit` rejects with `SESSION_CONFLICT` (409) instead of losing that change.
+   * Use `modify()` for updates that should simply be re-applied.
+   */
   set<K extends keyof T & string>(key: K, value: T[K]): void {
-    this.#read(key);
-    this.#s.data.set(key, value);
-    this.#s.write(key, value);
+    const s = this.#s;
+    s.open(`set session key "${key}"`);
+    s.host.check(key, value);
+    this.#touchKey(key);
+    s.data.set(key, value);
+    s.write(key, value);
+  }
+
+  /**
+   * Read-modify-write `key` without losing concurrent updates: `fn` gets the current value (or
+   * `undefined`) and returns the next one (`undefined` deletes the key). When the save meets a
+   * concurrent change of the session, `fn` runs again on the freshly stored value, so N
+   * concurrent `modify` calls on one key give N updates on every store that can compare-and-set.
+   * `fn` must therefore be pure: no side effects, the same answer for the same input.
+   *
+   * @example
+   * ```ts
+   * import { createSessions } from "@satchel/session";
+   * const sessions = createSessions<{ cart: string[] }>({ secret: "a-secret-of-at-least-32-characters!" });
+   * const response = await sessions.handle(new Request("https://shop.example/add"), (_req, session) => {
+   *   session.modify("cart", (cart = []) => [...cart, "sku-1"]);
+   *   return new Response("added");
+   * });
+   * if (response.headers.getSetCookie().length !== 1) throw new Error("not saved");
+   * ```
+   */
+  modify<K extends keyof T & string>(key: K, fn: (current: T[K] | undefined) => T[K] | undefined): T[K] | undefined {
+    const s = this.#s;
+    s.open(`modify session key "${key}"`);
+    if (typeof fn !== "function") throw new TypeError(`Cannot modify session key "${key}": expected a function`);
+    this.#touchKey(key);
+    const next = fn(s.data.get(key) as T[K] | undefined);
+    if (next !== undefined) s.host.check(key, next);
+    // Anchored on a plain write of this request: nothing to re-apply, the result is just a value.
+    const anchored = s.changes.has(key) && !s.replays.has(key);
+    s.changes.set(key, next === undefined ? DELETED : next);
+    if (!anchored) {
+      const list = s.replays.get(key);
+      if (list) list.push(fn as Modifier);
+      else s.replays.set(key, [fn as Modifier]);
+    }
+    if (next === undefined) s.data.delete(key);
+    else s.data.set(key, next);
+    s.modified = true;
+    s.persisted = false;
+    return next;
   }
 
   /** Whether `key` is present (Django's `in`). Sets `accessed`. */
@@ -188,8 +288,9 @@ export class Session<T extends object = SessionData> {
 
   /** Remove `key`; `true` when it was there. Sets `modified` only then (Django's `del`). */
   delete(key: keyof T & string): boolean {
-    this.#read(key);
     const s = this.#s;
+    s.open(`delete session key "${key}"`);
+    this.#read(key);
     if (!s.data.delete(key)) return false;
     s.write(key, DELETED);
     return true;
@@ -202,8 +303,9 @@ export class Session<T extends object = SessionData> {
   pop<K extends keyof T & string>(key: K): T[K] | undefined;
   pop<K extends keyof T & string>(key: K, fallback: T[K]): T[K];
   pop<K extends keyof T & string>(key: K, ...fallback: [T[K]?]): T[K] | undefined {
-    this.#read(key);
     const s = this.#s;
+    s.open(`pop session key "${key}"`);
+    this.#read(key);
     if (!s.data.has(key)) return fallback[0];
     const value = s.data.get(key) as T[K];
     s.data.delete(key);
@@ -213,9 +315,11 @@ export class Session<T extends object = SessionData> {
 
   /** The value under `key`; when absent, store `value` first (then `modified` is set). */
   setDefault<K extends keyof T & string>(key: K, value: T[K]): T[K] {
-    this.#read(key);
     const s = this.#s;
+    this.#read(key);
     if (s.data.has(key)) return s.data.get(key) as T[K];
+    s.open(`set session key "${key}"`);
+    s.host.check(key, value);
     s.data.set(key, value);
     s.write(key, value);
     return value;
@@ -224,9 +328,12 @@ export class Session<T extends object = SessionData> {
   /** Store every own key of `values`. Always sets `modified`, even for `{}` (Django's `update`). */
   update(values: Partial<T>): void {
     const s = this.#s;
+    s.open("update the session");
+    const keys = Object.keys(values);
+    for (const key of keys) s.host.check(key, (values as Record<string, unknown>)[key]);
     s.accessed = true;
     s.stale = false;
-    for (const key of Object.keys(values)) {
+    for (const key of keys) {
       const value = (values as Record<string, unknown>)[key];
       s.readKeys?.add(key);
       s.data.set(key, value);
@@ -257,10 +364,12 @@ export class Session<T extends object = SessionData> {
   /** Remove all data but keep the session (and its id): `{}` is saved. Not a logout: see `flush()`. */
   clear(): void {
     const s = this.#s;
+    s.open("clear the session");
     s.accessed = true;
     s.stale = false;
     s.data = new Map();
     s.changes = new Map();
+    s.replays = new Map();
     s.cleared = true;
     s.modified = true;
     s.persisted = false;
@@ -272,14 +381,16 @@ export class Session<T extends object = SessionData> {
    */
   async flush(): Promise<void> {
     const s = this.#s;
+    s.open("flush the session");
     this.clear();
-    const key = s.storeKey;
-    if (key !== null && s.host.serverSide) await s.host.deleteRecord(key);
+    if (s.storeKey !== null && s.host.serverSide) await s.host.end(s);
     s.id = null;
     s.storeKey = null;
     s.live = false;
     s.stale = false;
     s.version = undefined;
+    s.base = null;
+    s.observed = new Set();
     s.created = s.active = s.host.now();
     s.expiry = undefined;
     s.expiryChanged = false;
@@ -294,6 +405,7 @@ export class Session<T extends object = SessionData> {
    */
   async cycleKey(): Promise<void> {
     const s = this.#s;
+    s.open("cycle the session key");
     s.accessed = true;
     s.stale = false;
     await s.host.cycle(s);
@@ -301,24 +413,36 @@ export class Session<T extends object = SessionData> {
   }
 
   /**
-   * Set this session's expiry (Django's `set_expiry`): a number of seconds of inactivity
+   * Set this session's expiry (Django's `set_expiry`): a whole number of seconds of inactivity
    * (`0` = until the browser closes; the server keeps it for the cookie age), a `Date`, or
-   * `null` to return to the global policy.
+   * `null` to return to the global policy. Validated here, at the call: a fraction, a negative
+   * number or an invalid `Date` throws; more than 400 days (the most browsers keep a cookie) is
+   * clamped to 400 days.
    */
   setExpiry(value: number | Date | null): void {
     const s = this.#s;
-    s.accessed = true;
-    s.stale = false;
+    s.open("set the session expiry");
+    let expiry: number | string | undefined;
     if (value === null) {
-      if (s.expiry === undefined) return;
-      s.expiry = undefined;
+      expiry = undefined;
     } else if (typeof value === "number") {
-      if (!Number.isFinite(value)) throw new RangeError(`Cannot set expiry: seconds must be finite, received ${value}`);
-      s.expiry = value;
+      if (!Number.isInteger(value) || value < 0) {
+        throw new RangeError(`Cannot set expiry: seconds must be a whole number >= 0 (0 = until the browser closes), received ${value}`);
+      }
+      expiry = Math.min(value, MAX_EXPIRY);
     } else if (value instanceof Date && !Number.isNaN(value.getTime())) {
-      s.expiry = value.toISOString();
+      // Browsers keep a cookie 400 days at most: a later date is clamped to that.
+      expiry = new Date(Math.min(value.getTime(), s.host.now() + MAX_EXPIRY * 1000)).toISOString();
     } else {
       throw new TypeError("Cannot set expiry: expected a number of seconds, a valid Date or null");
+    }
+    s.accessed = true;
+    s.stale = false;
+    if (expiry === undefined) {
+      if (s.expiry === undefined) return;
+      s.expiry = undefined;
+    } else {
+      s.expiry = expiry;
     }
     s.expiryChanged = true;
     s.modified = true;

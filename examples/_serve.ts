@@ -23,7 +23,11 @@ export async function serve(handler: Handler, port: number, hostname = "127.0.0.
         const chunks: Uint8Array[] = [];
         for await (const chunk of req) chunks.push(chunk as Uint8Array);
         const headers = new Headers();
-        for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+        for (let i = 0; i < req.rawHeaders.length; i += 2) {
+          if (req.rawHeaders[i]!.toLowerCase() !== "cookie") headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+        }
+        // Node joins repeated Cookie fields with "; "; appending them to Headers would join with ", ".
+        if (req.headers.cookie) headers.set("cookie", req.headers.cookie);
         const method = req.method ?? "GET";
         const body = method === "GET" || method === "HEAD" ? undefined : Buffer.concat(chunks);
         const response = await handler(new Request(`http://${req.headers.host ?? hostname}${req.url ?? "/"}`, { method, headers, body }));
@@ -42,6 +46,13 @@ export async function serve(handler: Handler, port: number, hostname = "127.0.0.
   }
   const url = `http://${hostname === "127.0.0.1" ? "localhost" : hostname}:${port}/`;
   return url;
+}
+
+/** The host from `--host H` or `HOST`, else 127.0.0.1 (`--host 0.0.0.0` listens on every interface). */
+export function hostFrom(fallback = "127.0.0.1"): string {
+  const i = process.argv.indexOf("--host");
+  const raw = i >= 0 ? process.argv[i + 1] : process.env.HOST;
+  return raw && /^[A-Za-z0-9.:[\]-]+$/.test(raw) ? raw : fallback;
 }
 
 /** The port from `--port N` or `PORT`, else the default. */

@@ -208,14 +208,16 @@ describe("process_response, unknown or malformed cookies (fixation)", () => {
 
   test("cycleKey then one write costs one create and one save, and an unchanged cycle costs no save", async () => {
     const { sessions, id, calls } = await withSession();
+    // cycleKey retires the old record conditionally: a compare-and-set save of a tombstone at the
+    // loaded version (so a concurrent write cannot vanish), then a delete.
     await run(sessions, id, async (s) => { await s.cycleKey(); s.set("user", "ada"); });
     assert.equal(calls.create, 1);
-    assert.equal(calls.save, 1);
+    assert.equal(calls.save, 2);
     assert.equal(calls.delete, 1);
     const again = await withSession();
     await run(again.sessions, again.id, (s) => s.cycleKey());
     assert.equal(again.calls.create, 1);
-    assert.equal(again.calls.save, 0);
+    assert.equal(again.calls.save, 1);
   });
 
   test("cycleKey on an anonymous session creates one (Django's login on a new visitor)", async () => {
@@ -472,7 +474,7 @@ describe("failures", () => {
 
   test("a store that rejects: load fails closed with 503, no cookie, not logged in", async () => {
     const broken: SessionStore = {
-      load: () => Promise.reject(new Error("connection refused to 10.0.0.1 with id abc")),
+      load: () => Promise.reject(new Error(`connection refused while loading ${STALE}`)),
       create: () => Promise.reject(new Error("down")),
       save: () => Promise.reject(new Error("down")),
       delete: () => Promise.reject(new Error("down")),
@@ -487,7 +489,8 @@ describe("failures", () => {
     assert.ok(events.includes("store.failure"));
     const error = await sessions.load(request(STALE)).catch((e: unknown) => e);
     assert.ok(error instanceof SessionError && error.code === "STORE_UNAVAILABLE");
-    assert.ok(!error.message.includes(STALE) && !error.message.includes("abc"));
+    assert.ok(!error.message.includes(STALE), "the id in the driver's message is redacted");
+    assert.match(error.message, /connection refused/, "the driver's message is kept");
     const write = await run(sessions, undefined, (s) => s.set("k", 1));
     assert.equal(write.status, 503, "a failed create sends no cookie for an unsaved id");
     assert.deepEqual(write.headers.getSetCookie(), []);
@@ -518,18 +521,13 @@ describe("failures", () => {
     await assert.rejects(createSessions({ secret: SECRET, store: bare }).clearExpired(), TypeError);
   });
 
-  test("unserializable data is a typed error at commit, not a crash", async () => {
+  test("unserializable data is refused at set() (TypeError naming the key), or at commit for custom serializers", async () => {
     const { sessions } = setup();
-    const deep: unknown[] = [];
-    let cursor = deep;
-    for (let i = 0; i < 100_000; i++) { const next: unknown[] = []; cursor.push(next); cursor = next; }
-    // Whether 10⁵ levels overflow JSON.stringify depends on the runtime's stack (Deno copes):
-    // either it is saved, or it fails as SERIALIZATION_FAILED, never as a bare RangeError.
-    const outcome = await run(sessions, undefined, (s) => s.set("k", deep)).catch((e: unknown) => e);
-    assert.ok(outcome instanceof Response || (outcome instanceof SessionError && outcome.code === "SERIALIZATION_FAILED"), String(outcome));
-    for (const value of [10n, { self: null as unknown }]) {
+    for (const value of [10n, new Date(0), new Map(), { self: null as unknown }]) {
       if (typeof value === "object" && value && "self" in value) (value as { self: unknown }).self = value;
-      await assert.rejects(run(sessions, undefined, (s) => s.set("k", value)), (e: unknown) => e instanceof SessionError && e.code === "SERIALIZATION_FAILED");
+      await assert.rejects(run(sessions, undefined, (s) => s.set("k", value)), (e: unknown) => e instanceof TypeError && /"k"/.test(e.message));
     }
+    const custom = setup({ serializer: { stringify: (v: unknown) => JSON.stringify(v), parse: JSON.parse } });
+    await assert.rejects(run(custom.sessions, undefined, (s) => s.set("k", 10n)), (e: unknown) => e instanceof SessionError && e.code === "SERIALIZATION_FAILED");
   });
 });

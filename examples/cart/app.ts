@@ -33,7 +33,7 @@ export async function cartRoutes(request: Request, session: Session<Cart>, where
       return html(cartPage(where, session.get("cart", []), session.get("user")));
     case "POST /add": {
       const item = field(form, "item", 100);
-      if (item) session.set("cart", [...session.get("cart", []), item]);
+      if (item) session.modify("cart", (cart = []) => [...cart, item]);
       return back();
     }
     case "POST /login": {

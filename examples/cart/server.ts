@@ -1,6 +1,7 @@
 /**
- * The cart demo server: `npm run demo` (Node 24), `deno run -A examples/cart/server.ts`,
- * or `bun examples/cart/server.ts`. Memory store by default, no server needed;
+ * The cart demo server: `npm run demo` (Node 24; `-- --port N`, `-- --host H`), or
+ * `npx deno run -A examples/cart/server.ts` and `npx bun examples/cart/server.ts` from a checkout.
+ * Memory store by default, no server needed;
  * `--store sqlite` (`npm run demo -- --store sqlite`) keeps sessions in `examples/cart/sessions.db`
  * through `sqlStore`, so they survive a restart.
  *
@@ -13,7 +14,7 @@ import process from "node:process";
 import { cartApp } from "./app.ts";
 import type { SessionStore, SessionsOptions } from "../../mod.ts";
 import { sqlStore } from "../../stores/sql.ts";
-import { portFrom, serve } from "../_serve.ts";
+import { hostFrom, portFrom, serve } from "../_serve.ts";
 
 const env = process.env;
 const options: Omit<Partial<SessionsOptions>, "store"> = {};
@@ -40,5 +41,5 @@ if (storeName === "sqlite") {
   process.exit(2);
 }
 
-const url = await serve(cartApp(store ? { ...options, store } : options), portFrom(8000));
+const url = await serve(cartApp(store ? { ...options, store } : options), portFrom(8000), hostFrom());
 console.log(`satchel cart demo on ${url} (${storeName} store)`);

@@ -24,7 +24,7 @@ export function cartApp(options: Partial<SessionsOptions> = {}) {
     .get("/", ({ session }) => html(cartPage("Elysia", session.get("cart", []), session.get("user"))))
     .post("/add", ({ session, body }) => {
       const item = field(body as Record<string, unknown> | null, "item", 100);
-      if (item) session.set("cart", [...session.get("cart", []), item]);
+      if (item) session.modify("cart", (cart = []) => [...cart, item]);
       return back();
     })
     .post("/login", async ({ session, body }) => {

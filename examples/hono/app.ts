@@ -29,7 +29,7 @@ export function cartApp(runtime: string, options: Partial<SessionsOptions> = {})
   app.get("/", (c) => c.html(cartPage(`Hono on ${runtime}`, c.var.session.get("cart", []), c.var.session.get("user"))));
   app.post("/add", async (c) => {
     const item = field(await body(c), "item", 100);
-    if (item) c.var.session.set("cart", [...c.var.session.get("cart", []), item]);
+    if (item) c.var.session.modify("cart", (cart = []) => [...cart, item]);
     return c.redirect("/", 303);
   });
   app.post("/login", async (c) => {

@@ -1,0 +1,450 @@
+/**
+ * The engine behind `createSessions()`: `load` (read the session of a request), `commit` (Django's
+ * `SessionMiddleware.process_response`, row by row) and `handle` (both around a handler, answering
+ * session conditions with 400/409/503). Store-backed details live in `server.ts`, cookie encoding
+ * in `cookie_store.ts`, the options in `options.ts`.
+ *
+ * @module
+ */
+import { getCookie, serializeCookie } from "./cookie.ts";
+import type { CookieAttributes } from "./cookie.ts";
+import { CookieCodec } from "./cookie_store.ts";
+import type { CookieStore } from "./cookie_store.ts";
+import { SessionError, storeFailure } from "./errors.ts";
+import type { StoreOperation } from "./errors.ts";
+import { isWellFormedId } from "./id.ts";
+import type { Config, SessionEvent } from "./options.ts";
+import { insecureCookieWarning, Reporter } from "./report.ts";
+import { ServerSessions } from "./server.ts";
+import type { Kit } from "./server.ts";
+import { SessionState, expireAtBrowserClose, expiryAge, newSession, sessionState } from "./session.ts";
+import type { Session, SessionData, SessionHost } from "./session.ts";
+import { KeyRing, Sealer, Signer } from "./signing.ts";
+import type { SessionRecord, SessionStore } from "./types.ts";
+
+/** What `createSessions()` returns. */
+export interface Sessions<T extends object = SessionData> {
+  /** The cookie name in use. */
+  readonly cookieName: string;
+  /** Read the session of a request: one store read (or one signature check), only when it carries a well-formed cookie. */
+  load(request: Request): Promise<Session<T>>;
+  /** Save if needed and set the cookie and `Vary` headers on `response` (Django's `process_response`). */
+  commit(session: Session<T>, response: Response): Promise<Response>;
+  /**
+   * `load`, run `handler`, `commit`. A `SessionError` from any of the three is answered without a
+   * cookie change: 400 for an interrupted session, 409 for a conflicting concurrent change, 503
+   * when the store is unavailable. Other errors propagate.
+   */
+  handle(
+    request: Request,
+    handler: (request: Request, session: Session<T>) => Response | Promise<Response>,
+  ): Promise<Response>;
+  /** Remove expired records from the store (Django's `clearsessions`); throws `TypeError` when the store cannot. */
+  clearExpired(): Promise<number>;
+  /** Import and derive the keys now instead of on the first request. */
+  ready(): Promise<void>;
+}
+
+/** The engine: one per `createSessions()`. */
+export class Engine<T extends object> implements Sessions<T>, SessionHost {
+  readonly cookieName: string;
+  readonly maxAge: number;
+  readonly expireAtBrowserClose: boolean;
+  readonly serverSide: boolean;
+  #c: Config;
+  #server: ServerSessions | null;
+  #codec: CookieCodec | null;
+  #touchAfter: number;
+  #deleteAttributes: CookieAttributes;
+  #reporter: Reporter;
+
+  constructor(config: Config) {
+    this.#c = config;
+    this.cookieName = config.cookie.name;
+    this.maxAge = config.cookie.maxAge;
+    this.expireAtBrowserClose = config.expireAtBrowserClose;
+    this.serverSide = !config.cookieMode;
+    this.#reporter = new Reporter({ onEvent: config.onEvent, now: config.now });
+    const ring = new KeyRing(config.secrets);
+    const purpose = `cookie-store/${config.cookie.name}`;
+    this.#codec = config.cookieMode
+      ? new CookieCodec(new Signer(ring, purpose), new Sealer(ring, `${purpose}/aes-gcm`), config.store as CookieStore)
+      : null;
+    this.#server = config.cookieMode ? null : new ServerSessions(this.#kit(), config.store as SessionStore, ring);
+    // Idle activity is written at most every tenth of the idle window (1 s to 60 s).
+    this.#touchAfter = config.idleMs === undefined ? Number.POSITIVE_INFINITY : Math.max(1000, Math.min(60_000, config.idleMs / 10));
+    const { path, domain, sameSite, partitioned } = config.cookie;
+    const lower = config.cookie.name.toLowerCase();
+    // Django's delete_cookie: no HttpOnly; Secure only where the browser insists on it.
+    this.#deleteAttributes = {
+      maxAge: 0,
+      expires: new Date(0),
+      path,
+      domain,
+      sameSite,
+      partitioned,
+      secure: lower.startsWith("__secure-") || lower.startsWith("__host-") || sameSite === "None" || partitioned,
+    };
+  }
+
+  #kit(): Kit {
+    const config = this.#c;
+    return {
+      config,
+      call: (operation, op, ms) => this.#call(operation, op, ms),
+      emit: (type, reason) => this.#emit(type, reason),
+      record: (data, created, expiry, now) => this.#record(data, created, expiry, now),
+      parse: (text) => this.#parse(text),
+      encode: (key, value) => {
+        const one = Object.create(null) as Record<string, unknown>;
+        one[key] = value;
+        return this.#c.serializer.stringify(one);
+      },
+    };
+  }
+
+  now(): number {
+    return this.#c.now();
+  }
+
+  toJSON(): string {
+    return "[Sessions]";
+  }
+
+  async ready(): Promise<void> {
+    await this.#server?.ready();
+    await this.#codec?.ready();
+  }
+
+  check(key: string, value: unknown): void {
+    this.#c.serializer.check?.(value, key);
+  }
+
+  #emit(type: SessionEvent["type"], reason?: SessionEvent["reason"]): void {
+    const listener = this.#c.onEvent;
+    if (!listener) return;
+    try {
+      listener(reason ? { type, reason } : { type });
+    } catch {
+      // A failing listener must not fail the request.
+    }
+  }
+
+  /**
+   * Run a store call under the timeout. The store's own contract errors pass through; anything
+   * else becomes a sanitized `STORE_UNAVAILABLE` (no driver object, id, key or data in it), which
+   * is reported: to `onEvent`, or logged when there is none.
+   */
+  async #call<R>(operation: StoreOperation, op: () => Promise<R>, ms: number = this.#c.storeTimeout): Promise<R> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      if (ms === 0) return await op();
+      return await Promise.race([
+        op(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new SessionError("STORE_UNAVAILABLE", `The session store did not answer within ${ms} ms`)), ms);
+        }),
+      ]);
+    } catch (error) {
+      if (error instanceof SessionError && error.code !== "STORE_UNAVAILABLE") throw error;
+      const failure = storeFailure(operation, error);
+      this.#reporter.storeFailure(operation, failure);
+      throw failure;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  #parse(text: string): Map<string, unknown> | null {
+    try {
+      const value: unknown = this.#c.serializer.parse(text);
+      if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
+      const data = new Map<string, unknown>();
+      for (const key of Object.keys(value)) data.set(key, (value as Record<string, unknown>)[key]);
+      return data;
+    } catch {
+      return null;
+    }
+  }
+
+  #serialize(data: Map<string, unknown>): string {
+    // A null-prototype object: assigning "__proto__" creates an own key, never a prototype.
+    const plain = Object.create(null) as Record<string, unknown>;
+    for (const [key, value] of data) plain[key] = value;
+    try {
+      return this.#c.serializer.stringify(plain);
+    } catch (error) {
+      if (error instanceof SessionError) throw error;
+      throw new SessionError("SERIALIZATION_FAILED", "Cannot serialize session data", { cause: error });
+    }
+  }
+
+  /** Which limit, if any, has ended a record at `now`. */
+  #ended(record: { expires: number; created: number; active: number }, now: number): SessionEvent["reason"] | null {
+    if (record.expires <= now) return "expiry";
+    const { absoluteMs, idleMs } = this.#c;
+    // The absolute limit is the record's hard expiry (alive strictly before it); the idle limit
+    // follows django-session-timeout (alive at exactly the limit).
+    if (absoluteMs !== undefined && now - record.created >= absoluteMs) return "absolute";
+    if (idleMs !== undefined && now - record.active > idleMs) return "idle";
+    return null;
+  }
+
+  #adopt(s: SessionState, record: SessionRecord, data: Map<string, unknown>, now: number): void {
+    s.data = data;
+    s.live = true;
+    s.created = record.created;
+    s.active = record.active;
+    s.expiry = record.expiry;
+    s.base = record.data;
+    s.touchDue = now - record.active >= this.#touchAfter;
+  }
+
+  async load(request: Request): Promise<Session<T>> {
+    const state = new SessionState(this);
+    const url = request.url;
+    // Only plain-HTTP URLs are kept, for the insecure-cookie warning at commit (not behind a
+    // proxy that ended TLS and says so).
+    if (url.charCodeAt(4) === 58 /* "http:" */ && request.headers.get("x-forwarded-proto") !== "https") state.url = url;
+    const found = getCookie(request.headers.get("cookie"), this.cookieName);
+    state.hadCookie = found.present;
+    const value = found.value;
+    if (!value) return newSession<T>(state);
+    const now = this.#c.now();
+    if (this.#codec) {
+      const decoded = await this.#codec.decode(value, now);
+      if (!decoded) {
+        this.#emit("session.invalid");
+        return newSession<T>(state);
+      }
+      const reason = this.#ended(decoded.record, now);
+      if (reason) {
+        this.#emit("session.expired", reason);
+        return newSession<T>(state);
+      }
+      const data = this.#parse(decoded.record.data);
+      if (!data) {
+        this.#emit("session.corrupt");
+        return newSession<T>(state);
+      }
+      this.#adopt(state, decoded.record, data, now);
+      state.reissue = decoded.keyIndex > 0;
+      return newSession<T>(state);
+    }
+    if (!isWellFormedId(value)) {
+      this.#emit("session.invalid");
+      return newSession<T>(state);
+    }
+    const server = this.#server!;
+    const hit = await server.find(value, now);
+    if (!hit || hit.record.expires <= now) {
+      this.#emit("session.unknown");
+      state.stale = true;
+      return newSession<T>(state);
+    }
+    const { record, key, index } = hit;
+    const reason = this.#ended(record, now);
+    if (reason) {
+      this.#emit("session.expired", reason);
+      await server.drop(key).catch(() => {});
+      state.stale = true;
+      return newSession<T>(state);
+    }
+    const data = this.#parse(record.data);
+    if (!data) this.#emit("session.corrupt");
+    // Django keeps the key of a record that fails to decode, so the next save overwrites it.
+    this.#adopt(state, record, data ?? new Map(), now);
+    state.id = value;
+    state.storeKey = key;
+    state.keyIndex = index;
+    state.version = record.version;
+    // Found through a fallback secret's id hash: move it under the current secret's key on this
+    // response, so removing the old secret later does not end the session.
+    state.reissue = index > 0;
+    return newSession<T>(state);
+  }
+
+  /** Build the record to store at `now` (the expiry is Django's `get_expiry_date`, capped by the absolute timeout). */
+  #record(data: Map<string, unknown>, created: number, expiry: number | string | undefined, now: number): SessionRecord {
+    let expires = typeof expiry === "string" ? Date.parse(expiry) : now + (expiry || this.maxAge) * 1000;
+    if (this.#c.absoluteMs !== undefined) expires = Math.min(expires, created + this.#c.absoluteMs);
+    const record: SessionRecord = { data: this.#serialize(data), expires, created, active: now };
+    return expiry === undefined ? record : { ...record, expiry };
+  }
+
+  async end(s: SessionState): Promise<void> {
+    await this.#server!.end(s);
+  }
+
+  async cycle(s: SessionState): Promise<void> {
+    if (!this.#server) return; // the cookie store just re-signs
+    await this.#server.cycle(s);
+    s.changes = new Map();
+    s.replays = new Map();
+    s.observed = new Set();
+    s.cleared = false;
+    s.manual = false;
+    s.expiryChanged = false;
+    s.persisted = true;
+  }
+
+  async commit(session: Session<T>, response: Response): Promise<Response> {
+    const s = sessionState(session as unknown as Session<SessionData>);
+    s.committed = true;
+    // A network error (`Response.error()`, status 0) is no answer: nothing to save or set.
+    if (response.status === 0) return response;
+    const cookies: string[] = [];
+    let vary = false;
+    const empty = session.isEmpty;
+    if (s.hadCookie && empty) {
+      cookies.push(serializeCookie(this.cookieName, "", this.#deleteAttributes));
+      vary = true;
+    } else {
+      vary = s.accessed;
+      // The cookie store records idle activity, and re-signs under the current secret, by re-issuing.
+      const reissue = s.reissue || (this.#codec !== null && s.touchDue && s.live);
+      const wanted = s.modified || this.#c.saveEveryRequest;
+      let save = (wanted || reissue) && !empty;
+      if (save && !s.live && s.data.size === 0) {
+        // saveEveryRequest with an unknown cookie: Django would create an empty record here,
+        // against its own docs; we never create empty sessions and delete the cookie instead.
+        save = false;
+        if (s.hadCookie) cookies.push(serializeCookie(this.cookieName, "", this.#deleteAttributes));
+        vary = true;
+      }
+      // Django saves below 500 (and only real statuses: 100 and up).
+      const ok = response.status >= 100 && response.status < 500;
+      if (save && ok) {
+        const now = this.#c.now();
+        const browserClose = expireAtBrowserClose(s);
+        let maxAge = browserClose ? undefined : expiryAge(s);
+        if (maxAge !== undefined && this.#c.absoluteMs !== undefined) {
+          maxAge = Math.min(maxAge, Math.floor((s.created + this.#c.absoluteMs - now) / 1000));
+        }
+        let value: string | null;
+        if (this.#codec) {
+          s.active = now;
+          value = await this.#codec.encode(this.#record(s.data, s.created, s.expiry, now), now);
+          s.live = true;
+          s.reissue = false;
+        } else {
+          value = await this.#persist(s, now, wanted);
+        }
+        if (value !== null) {
+          const attributes: CookieAttributes = {
+            path: this.#c.cookie.path,
+            domain: this.#c.cookie.domain,
+            secure: this.#c.cookie.secure,
+            httpOnly: this.#c.cookie.httpOnly,
+            sameSite: this.#c.cookie.sameSite,
+            partitioned: this.#c.cookie.partitioned,
+          };
+          if (maxAge !== undefined) {
+            attributes.maxAge = maxAge;
+            attributes.expires = new Date(now + maxAge * 1000);
+          }
+          cookies.push(serializeCookie(this.cookieName, value, attributes));
+          vary = true;
+          if (s.url !== null) this.#warnInsecure(s.url);
+        }
+      } else if (!save && ok && s.touchDue && s.live && this.#server) {
+        await this.#server.touch(s, this.#c.now());
+      }
+    }
+    s.touchDue = false;
+    if (cookies.length === 0 && !vary) return response;
+    return applyHeaders(response, cookies, vary);
+  }
+
+  /** Save a server-side session; the cookie value, or `null` when a move that nobody asked for lost a race. */
+  async #persist(s: SessionState, now: number, wanted: boolean): Promise<string | null> {
+    const server = this.#server!;
+    if (!s.live) {
+      await server.create(s, now);
+      return s.id!;
+    }
+    if (s.persisted) return s.id!;
+    try {
+      await server.save(s, now);
+    } catch (error) {
+      // A read-only request moving its record to the current secret's key met a logout or a
+      // concurrent change: nothing of its own was lost, so it just leaves the cookie alone.
+      const raced = error instanceof SessionError && (error.code === "SESSION_INTERRUPTED" || error.code === "SESSION_CONFLICT");
+      if (!wanted && raced) return null;
+      throw error;
+    }
+    return s.id!;
+  }
+
+  #warnInsecure(url: string): void {
+    const message = insecureCookieWarning(url, this.#c.cookie.secure);
+    if (message) this.#reporter.warnOnce("insecure-cookie", message);
+  }
+
+  async handle(
+    request: Request,
+    handler: (request: Request, session: Session<T>) => Response | Promise<Response>,
+  ): Promise<Response> {
+    let session: Session<T>;
+    let response: Response;
+    try {
+      session = await this.load(request);
+      response = await handler(request, session);
+      return await this.commit(session, response);
+    } catch (error) {
+      const answer = errorResponse(error);
+      if (answer) return answer;
+      throw error;
+    }
+  }
+
+  async clearExpired(): Promise<number> {
+    if (!this.#server) throw new TypeError("Session store doesn't support clearing expired sessions.");
+    return await this.#server.clearExpired(this.#c.now());
+  }
+}
+
+/**
+ * The answer for a session condition, wherever it was thrown (load, the handler, commit): 400 for
+ * an interrupted session (Django's `SessionInterrupted`), 409 for a conflicting concurrent change,
+ * 503 for a store outage; `null` for anything else. Never sets a cookie.
+ */
+export function errorResponse(error: unknown): Response | null {
+  if (!(error instanceof SessionError)) return null;
+  if (error.code === "SESSION_INTERRUPTED") return new Response("Bad Request: the session ended during the request.", { status: 400 });
+  if (error.code === "SESSION_CONFLICT") {
+    return new Response("Conflict: the session was changed by a concurrent request; retry.", { status: 409 });
+  }
+  if (error.code === "STORE_UNAVAILABLE") return new Response("Service Unavailable: the session store is unavailable.", { status: 503 });
+  return null;
+}
+
+/** Merge a header list value case-insensitively (Django's `patch_vary_headers`). */
+export function patchVary(existing: string | null, add: string): string {
+  if (!existing) return add;
+  const items = existing.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  if (items.includes("*")) return "*";
+  const lower = add.toLowerCase();
+  if (!items.some((v) => v.toLowerCase() === lower)) items.push(add);
+  return items.join(", ");
+}
+
+function writeHeaders(headers: Headers, cookies: string[], vary: boolean): void {
+  if (vary) headers.set("vary", patchVary(headers.get("vary"), "Cookie"));
+  for (const line of cookies) headers.append("set-cookie", line);
+  // A response that sets the session cookie must not be stored by shared caches.
+  if (cookies.length > 0 && !headers.has("cache-control")) headers.set("cache-control", "private, no-store");
+}
+
+function applyHeaders(response: Response, cookies: string[], vary: boolean): Response {
+  try {
+    writeHeaders(response.headers, cookies, vary);
+    return response;
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+  // Immutable headers (Response.redirect(), a fetch() result): copy the response once.
+  const copy = new Response(response.body, response);
+  writeHeaders(copy.headers, cookies, vary);
+  return copy;
+}
