@@ -7,21 +7,42 @@
  * (`name: "@satchel/session/elysia"`, seeded per `sessions` object), so registering it twice, or
  * in a sub-plugin and in the app, runs it once. Register it before the routes that use it.
  *
- * **Lifecycle.** The session is loaded in a global `derive`, and committed in a global
- * `mapResponse` hook: that hook runs after the handler, after `onAfterHandle`, and also after
- * Elysia's error handling (with the error's status), but before the response is built, so the
- * cookie still reaches the client. `commit` saves only when the effective status is below 500:
- * the status of a returned `Response`, of `status(code, ...)`, or `set.status`, exactly as
- * Elysia resolves them. A thrown error therefore saves nothing. When an `onError` hook returns a
- * `Response` itself, Elysia skips `mapResponse` and the session is not committed at all.
+ * **Lifecycle.** The session is loaded in a global `derive`. Elysia gives no hook a fixed place:
+ * hooks run in registration order, and in `mapResponse` (and `onError`) the first hook that
+ * returns a value skips the later ones, so a commit in `mapResponse` (the previous design) was
+ * silently dropped by any mapResponse hook registered before the plugin that returned a
+ * `Response`. The commit therefore happens where nothing can skip it:
+ * - after a handler (or a `beforeHandle` hook) returned, in a global `onAfterHandle`: Elysia runs
+ *   every afterHandle hook, whatever the earlier ones returned. Its headers go to `set.headers`,
+ *   which Elysia merges into whatever Response a later `mapResponse` hook builds.
+ * - after a throw, in a global `onError`, with the error's own status (`status(403, ...)`
+ *   thrown, `NotFoundError`, ...; 500 for any other error). Whatever answer a later onError hook
+ *   returns, even a `Response`, gets the headers. An onError registered after the plugin cannot
+ *   change what was saved: an error without a status counts as a 500 (nothing saved), however a
+ *   later hook answers it.
+ * - as a fallback, in a global `mapResponse`: when an `onError` registered *before* the plugin
+ *   answers with a value that is not a `Response`, Elysia runs every mapResponse hook.
+ * The one remaining case: an `onError` registered before the plugin that returns a `Response`
+ * ends Elysia's error handling at once; that request's session is not committed (nothing saved,
+ * no cookie), as for a 5xx. Register the plugin first, or return a value instead.
+ *
+ * `commit` saves only when the effective status is below 500: the status of a returned
+ * `Response`, of `status(code, ...)`, or `set.status`, as Elysia resolves them.
  *
  * **Headers.** `Set-Cookie` goes through Elysia's own channel: `set.headers`, or the cookie jar
  * (`set.cookie`) when the handler set jar cookies too (Elysia then rebuilds `Set-Cookie` from
  * the jar). `Vary: Cookie` and `Cache-Control` are merged into `set.headers`, or into a returned
  * `Response` directly when it has its own (a returned `Response`'s headers win in Elysia).
  *
- * Answers 400 when the session was deleted by a concurrent request before this one saved
- * (Django's `SessionInterrupted`) and 503 when the store is unavailable at load or save.
+ * **Session errors.** A `SessionError` answers 400 (the session was deleted by a concurrent
+ * request before this one saved: Django's `SessionInterrupted`), 409 (a conflicting concurrent
+ * change) or 503 (the store is unavailable), with no cookie from this plugin, wherever it is
+ * thrown. At load and commit the plugin answers directly: those failures do not go through the
+ * app's `onError`, which could turn the 503 into a 500; the engine reports store failures
+ * through `onEvent` (or its own log when the app gave none). Thrown by the handler
+ * (`await session.flush()`, `cycleKey()`), the error takes Elysia's usual path: onError hooks
+ * registered before the plugin see it first (and may answer it themselves), then the plugin's
+ * own onError answers it. Every other error is left to Elysia and the app.
  *
  * `elysia` is an optional peer dependency; this module imports only its types, and builds the
  * plugin with the constructor of the app it is used on.
@@ -106,6 +127,16 @@ function statusClass(value: unknown, set: SetLike): number {
   return server ? 500 : 200;
 }
 
+/** 500 or 200 for a thrown error, before any onError hook answered: its own status, else 500. */
+function errorStatus(error: unknown, set: SetLike): number {
+  let status: unknown = 500;
+  if (typeof error === "object" && error !== null) {
+    if (error.constructor?.name === "ElysiaCustomStatusResponse") status = (error as { code?: unknown }).code;
+    else if (typeof (error as { status?: unknown }).status === "number") status = (error as { status: number }).status;
+  }
+  return statusClass(undefined, { ...set, status: status as number });
+}
+
 /** A `Set-Cookie` line written by the core, as an entry of Elysia's cookie jar. */
 function jarEntry(line: string): [string, Record<string, unknown>] {
   const [pair = "", ...attributes] = line.split("; ");
@@ -163,6 +194,12 @@ function transfer(from: Headers, set: SetLike, value: unknown): Response | undef
   return own !== value ? own : undefined;
 }
 
+/** What the hooks read of Elysia's context. */
+interface HookContext {
+  request: Request;
+  error?: unknown;
+}
+
 /**
  * The session plugin: `new Elysia().use(session(sessions))`.
  *
@@ -178,6 +215,34 @@ export function session<T extends object>(sessions: Sessions<T>): (app: AnyElysi
   if (!entry) registry.set(sessions, (entry = { seed: `${sessions.cookieName}#${++seedCount}`, loaded: new WeakMap() }));
   const { seed } = entry;
   const own = entry.loaded as WeakMap<Request, Session<T>>;
+
+  /**
+   * Commit this request's session once (whichever hook gets there first takes it), against the
+   * response `value` with the status class Elysia will send. Returns a `Response` to put in place
+   * of `value` (a copy with writable headers, or the 400/409/503 answer), else `undefined`.
+   */
+  const commitOnce = async (context: HookContext, value: unknown, set: SetLike, status?: number): Promise<Response | undefined> => {
+    // This plugin's own session: `context.session` belongs to the last session plugin registered.
+    const session = own.get(context.request);
+    if (!session) return undefined; // already committed, loading failed, or the route predates the plugin
+    own.delete(context.request);
+    const probe = new Response(null, { status: status ?? statusClass(value, set) });
+    const returned = value instanceof Response ? value.headers : null;
+    for (const name of ["vary", "cache-control"]) {
+      const current = returned?.get(name) ?? set.headers[keyOf(set.headers, name)];
+      if (typeof current === "string") probe.headers.set(name, current);
+    }
+    let committed: Response;
+    try {
+      committed = await sessions.commit(session, probe);
+    } catch (error) {
+      const answer = errorResponse(error);
+      if (answer) return answer;
+      throw error;
+    }
+    return transfer(committed.headers, set, value);
+  };
+
   const plugin = (app: AnyElysia): SessionPlugin<T> => {
     const Plugin = app.constructor as ElysiaConstructor;
     const instance = new Plugin({ name: "@satchel/session/elysia", seed })
@@ -192,28 +257,32 @@ export function session<T extends object>(sessions: Sessions<T>): (app: AnyElysi
           return status(answer.status, await answer.text());
         }
       })
-      .mapResponse({ as: "global" }, async function commitSession(context) {
-        const { responseValue } = context;
+      // Success path: every afterHandle hook runs (a returned value replaces the response but
+      // skips no later hook), unlike mapResponse, where the first hook to return wins.
+      .onAfterHandle({ as: "global" }, async function commitSession(context) {
+        return await commitOnce(context, context.responseValue, context.set as SetLike);
+      })
+      // Error path: answer session errors; commit the rest now, with the error's status, so that
+      // a later onError returning a Response (which skips mapResponse) still carries the cookie.
+      .onError({ as: "global" }, async function sessionError(context) {
+        const answer = errorResponse(context.error);
+        if (answer) {
+          own.delete(context.request); // nothing is committed for a failed session operation
+          return answer;
+        }
         const set = context.set as SetLike;
-        // This plugin's own session: `context.session` belongs to the last session plugin registered.
-        const session = own.get(context.request);
-        if (!session) return; // loading failed (answered 503), or the route was registered before the plugin
-        own.delete(context.request);
-        const probe = new Response(null, { status: statusClass(responseValue, set) });
-        const returned = responseValue instanceof Response ? responseValue.headers : null;
-        for (const name of ["vary", "cache-control"]) {
-          const value = returned?.get(name) ?? set.headers[keyOf(set.headers, name)];
-          if (typeof value === "string") probe.headers.set(name, value);
+        const failed = await commitOnce(context, undefined, set, errorStatus(context.error, set));
+        if (failed) return failed;
+      })
+      // Error path when an onError registered before the plugin answered with a value: Elysia then
+      // runs every mapResponse hook, with the final status.
+      .mapResponse({ as: "global" }, async function commitLate(context) {
+        const set = context.set as SetLike;
+        if (errorResponse((context as HookContext).error)) {
+          own.delete(context.request);
+          return undefined;
         }
-        let committed: Response;
-        try {
-          committed = await sessions.commit(session, probe);
-        } catch (error) {
-          const answer = errorResponse(error);
-          if (answer) return answer;
-          throw error;
-        }
-        return transfer(committed.headers, set, responseValue);
+        return await commitOnce(context, context.responseValue, set);
       });
     return app.use(instance) as unknown as SessionPlugin<T>;
   };

@@ -11,10 +11,21 @@
  * are copied once and put back with `c.res = undefined; c.res = copy`, Hono's documented way
  * to replace a response.
  *
- * Answers 400 when the session was deleted by a concurrent request before this one saved
- * (Django's `SessionInterrupted`) and 503 when the store is unavailable; other errors go to
- * Hono's error handler. Mounting the middleware twice on one route (app-wide and again on a
- * route or sub-app) is harmless: the outer one loads and commits, the inner one passes through.
+ * **Session errors.** A `SessionError` answers 400 (the session was deleted by a concurrent
+ * request before this one saved: Django's `SessionInterrupted`), 409 (a conflicting concurrent
+ * change) or 503 (the store is unavailable), with no `Set-Cookie`, wherever it is thrown:
+ * - at load or commit, the middleware answers directly. It does not throw, because Hono's
+ *   `onError` has the last word on whatever reaches it (its default answers 500), which would
+ *   break that contract. The error is left in `c.error`, where outer middleware (loggers, error
+ *   trackers) look after `await next()`, and the engine reports store failures through
+ *   `onEvent` (or its own log when the app gave none).
+ * - inside the handler (`await session.flush()` or `cycleKey()` against a failing store), Hono
+ *   catches it first and passes it to the app's `onError`, as every handler error; after
+ *   `await next()` the middleware finds it in `c.error`, replaces `onError`'s answer with the
+ *   400/409/503 and commits nothing.
+ * Every other error reaches the app's `onError` unchanged. Mounting the middleware twice on one
+ * route (app-wide and again on a route or sub-app) is harmless: the outer one loads and
+ * commits, the inner one passes through.
  *
  * `hono` is an optional peer dependency; this module imports only its types.
  *
@@ -46,6 +57,14 @@ export type SessionVariables<T extends object = SessionData> = {
   session: Session<T>;
 };
 
+/** The 400/409/503 answer for a session error, left in `c.error` for outer middleware; anything else is rethrown to Hono. */
+function answerOrThrow(c: { error: Error | undefined }, error: unknown): Response {
+  const answer = errorResponse(error);
+  if (!answer) throw error;
+  c.error = error as Error;
+  return answer;
+}
+
 /** Which sessions objects are already handling each request, by Hono context. */
 const running = new WeakMap<object, Set<object>>();
 
@@ -54,9 +73,9 @@ const running = new WeakMap<object, Set<object>>();
  *
  * `sessions` is a `createSessions()` result, or a function of Hono's `c.env` returning one: on
  * Workers, `(env) => createSessions({ secret: env.SESSION_SECRET, store: ... })`. The function
- * is called once per distinct `c.env` object (memoized in a WeakMap), never per request there, so
- * keys are imported once. On Bun, Deno and Node `c.env` may be a new object per request: pass a
- * `createSessions()` result there.
+ * never runs per request: in workerd once per distinct `c.env` object (memoized in a WeakMap), so
+ * keys are imported once per set of bindings; on Bun, Deno and Node, where `c.env` is the server
+ * or a new per-request object, once per process. See `adapters/_resolve.ts`.
  *
  * @param sessions a `createSessions()` result, or a function of `c.env` returning one
  * @returns middleware typed `MiddlewareHandler<{ Variables: SessionVariables<T> }>`
@@ -78,19 +97,18 @@ export function session<T extends object, Bindings = unknown>(
     try {
       current = await owner.load(c.req.raw);
     } catch (error) {
-      const answer = errorResponse(error);
-      if (answer) return answer;
-      throw error;
+      return answerOrThrow(c, error);
     }
     c.set("session", current);
     await next();
-    let committed: Response;
-    try {
-      committed = await owner.commit(current, c.res);
-    } catch (error) {
-      const answer = errorResponse(error);
-      if (!answer) throw error;
-      committed = answer;
+    // A SessionError thrown by the handler (Hono already ran onError): answer it, commit nothing.
+    let committed = c.error === undefined ? null : errorResponse(c.error);
+    if (!committed) {
+      try {
+        committed = await owner.commit(current, c.res);
+      } catch (error) {
+        committed = answerOrThrow(c, error);
+      }
     }
     if (committed !== c.res) {
       // Without the reset, Hono's setter would copy the old headers over the new ones.

@@ -5,7 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Elysia } from "elysia";
-import { createSessions, memoryStore } from "../mod.ts";
+import { createSessions, memoryStore, SessionError } from "../mod.ts";
 import { session } from "../adapters/elysia.ts";
 import { cookieValue, SECRET, setCookies, spyStore } from "./_http.ts";
 
@@ -334,6 +334,124 @@ describe("elysia session() plugin", () => {
     const response = await racing.handle(post("/", id));
     assert.equal(response.status, 400);
     assert.deepEqual(response.headers.getSetCookie(), []);
+  });
+
+  test("a SessionError thrown by the handler is answered like one at load or commit, with no cookie", async () => {
+    const { app, store, sessions } = cartApp();
+    const id = cookieValue(await app.handle(post("/add/apple")))!;
+    const writes = store.writes;
+    const codes = [["SESSION_INTERRUPTED", 400], ["SESSION_CONFLICT", 409], ["STORE_UNAVAILABLE", 503]] as const;
+    const thrower = new Elysia().use(session(sessions)).post("/:code", ({ session, params }) => {
+      session.set("user", "never saved");
+      throw new SessionError(params.code as (typeof codes)[number][0], "thrown by the handler");
+    });
+    for (const [code, status] of codes) {
+      const response = await thrower.handle(post(`/${code}`, id));
+      assert.equal(response.status, status, code);
+      assert.deepEqual(response.headers.getSetCookie(), [], code);
+    }
+    assert.equal(store.writes, writes, "nothing saved");
+    const failing = { ...store, delete: () => Promise.reject(new Error("store down")) };
+    const down = new Elysia().use(session(createSessions<Cart>({ secret: SECRET, store: failing }))).post("/logout", async ({ session }) => {
+      await session.flush();
+      return "out";
+    });
+    const response = await down.handle(post("/logout", id));
+    assert.equal(response.status, 503);
+    assert.deepEqual(response.headers.getSetCookie(), []);
+  });
+
+  test("an app onError registered before the plugin observes session errors; the plugin still answers", async () => {
+    const store = spyStore();
+    const seen: string[] = [];
+    const app = new Elysia()
+      .onError(({ error }) => {
+        seen.push(error instanceof SessionError ? error.code : "other");
+      })
+      .use(session(createSessions<Cart>({ secret: SECRET, store })))
+      .post("/", async ({ session }) => {
+        session.set("user", "u");
+        throw new SessionError("SESSION_CONFLICT", "conflict");
+      });
+    const response = await app.handle(post("/"));
+    assert.equal(response.status, 409);
+    assert.deepEqual(response.headers.getSetCookie(), []);
+    assert.deepEqual(seen, ["SESSION_CONFLICT"]);
+  });
+
+  test("503 with no cookie when the store fails at commit", async () => {
+    const store = spyStore();
+    const failing = { ...store, create: () => Promise.reject(new Error("store down")) };
+    const app = new Elysia().use(session(createSessions<Cart>({ secret: SECRET, store: failing }))).post("/", ({ session }) => {
+      session.set("user", "u");
+      return "ok";
+    });
+    const response = await app.handle(post("/"));
+    assert.equal(response.status, 503);
+    assert.match(await response.text(), /session store is unavailable/);
+    assert.deepEqual(response.headers.getSetCookie(), []);
+  });
+
+  test("a mapResponse hook registered before the plugin does not skip the commit", async () => {
+    const store = spyStore();
+    const app = new Elysia()
+      .mapResponse({ as: "global" }, ({ responseValue }) => {
+        if (typeof responseValue === "string") return new Response(responseValue.toUpperCase(), { headers: { "x-mapped": "1" } });
+      })
+      .use(session(createSessions<Cart>({ secret: SECRET, store })))
+      .post("/add/:item", ({ session, params }) => {
+        session.set("cart", [...session.get("cart", []), params.item]);
+        return "added";
+      })
+      .get("/cart", ({ session }) => session.get("cart", []).join(","));
+    const first = await app.handle(post("/add/apple"));
+    assert.equal(await first.text(), "ADDED");
+    assert.equal(first.headers.get("x-mapped"), "1");
+    const id = cookieValue(first);
+    assert.match(id ?? "", /^[a-z0-9]{32}$/);
+    assert.equal(first.headers.get("vary"), "Cookie");
+    assert.equal(store.writes, 1);
+    await app.handle(post("/add/pear", id));
+    assert.equal(await (await app.handle(get("/cart", id))).text(), "APPLE,PEAR");
+  });
+
+  test("an onError hook registered after the plugin that returns a Response still gets a 4xx committed", async () => {
+    const store = spyStore();
+    const app = new Elysia()
+      .use(session(createSessions<Cart>({ secret: SECRET, store })))
+      .onError(({ error }) => new Response(`handled: ${(error as Error).message}`, { status: 403 }))
+      .post("/", ({ session, status }) => {
+        session.set("user", "u");
+        throw status(403, "forbidden");
+      })
+      .post("/boom", ({ session }) => {
+        session.set("user", "u");
+        throw new Error("boom");
+      });
+    const response = await app.handle(post("/"));
+    assert.equal(response.status, 403);
+    assert.ok(cookieValue(response), "committed");
+    assert.equal(store.writes, 1);
+    const boom = await app.handle(post("/boom"));
+    assert.equal(boom.status, 403);
+    assert.equal(await boom.text(), "handled: boom");
+    assert.deepEqual(boom.headers.getSetCookie(), [], "an unknown error counts as a 500: nothing saved");
+    assert.equal(store.writes, 1);
+  });
+
+  test("a beforeHandle hook that answers early still gets the session committed", async () => {
+    const store = spyStore();
+    const app = new Elysia()
+      .use(session(createSessions<Cart>({ secret: SECRET, store })))
+      .onBeforeHandle(({ session, status }) => {
+        session.set("user", "guest");
+        return status(401, "sign in first");
+      })
+      .get("/", () => "never");
+    const response = await app.handle(get("/"));
+    assert.equal(response.status, 401);
+    assert.ok(cookieValue(response));
+    assert.equal(store.writes, 1);
   });
 
   test("rejects what is not a createSessions() result", () => {

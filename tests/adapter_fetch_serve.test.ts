@@ -1,15 +1,26 @@
 /**
- * withSession() behind the runtime's own HTTP server: Deno.serve under Deno, Bun.serve under Bun,
- * node:http (through the examples' bridge) under Node. Real sockets, real cookies.
+ * withSession() and the Hono middleware behind the runtime's own HTTP server: Deno.serve under
+ * Deno, Bun.serve under Bun, node:http through `@hono/node-server` under Node. Real sockets, real
+ * cookies, and each server's real second handler argument (Deno's per-request `info`, Bun's
+ * server, node-server's per-request `{ incoming, outgoing }`), so the factory form
+ * (`withSession((env) => createSessions(...), handler)`) is tested where it used to build new
+ * sessions, and a new memory store, for every request.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createSessions } from "../mod.ts";
+import { Hono } from "hono";
+import { createSessions, memoryStore } from "../mod.ts";
+import type { Sessions } from "../mod.ts";
 import { withSession } from "../adapters/fetch.ts";
+import { session } from "../adapters/hono.ts";
+import type { SessionVariables } from "../adapters/hono.ts";
 import { SECRET } from "./_http.ts";
 import { runtime } from "./_env.ts";
 
-type Handler = (request: Request) => Promise<Response>;
+// deno-lint-ignore no-explicit-any
+type Handler = (request: Request, ...rest: any[]) => Response | Promise<Response>;
+
+const serverName = runtime === "deno" ? "Deno.serve" : runtime === "bun" ? "Bun.serve" : "@hono/node-server";
 
 async function listen(handler: Handler): Promise<{ url: string; close: () => Promise<void> }> {
   const g = globalThis as unknown as {
@@ -24,20 +35,27 @@ async function listen(handler: Handler): Promise<{ url: string; close: () => Pro
     const server = g.Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: handler });
     return { url: `http://127.0.0.1:${server.port}/`, close: async () => { await server.stop(true); } };
   }
-  const { createServer } = await import("node:http");
-  const server = createServer(async (req, res) => {
-    const response = await handler(new Request(`http://127.0.0.1${req.url}`, { headers: req.headers as Record<string, string> }));
-    const headers: Record<string, string | string[]> = {};
-    response.headers.forEach((v, k) => { if (k !== "set-cookie") headers[k] = v; });
-    if (response.headers.getSetCookie().length) headers["set-cookie"] = response.headers.getSetCookie();
-    res.writeHead(response.status, headers).end(await response.text());
+  const { serve } = await import("@hono/node-server");
+  let server!: ReturnType<typeof serve>;
+  const port = await new Promise<number>((resolve) => {
+    server = serve({ fetch: handler, port: 0, hostname: "127.0.0.1", overrideGlobalObjects: false }, (info) => resolve(info.port));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise((done) => { server.close(() => done()); (server as { closeAllConnections?: () => void }).closeAllConnections?.(); }),
+  };
 }
 
-test(`withSession() serves sessions over real HTTP on ${runtime === "deno" ? "Deno.serve" : runtime === "bun" ? "Bun.serve" : "node:http"}`, async () => {
+/** Two requests against `url`; the second sends the first's cookie. Returns both bodies. */
+async function twoVisits(url: string): Promise<{ bodies: string[]; cookies: string[] }> {
+  const first = await fetch(url);
+  const setCookie = first.headers.getSetCookie();
+  const cookie = setCookie[0]?.split(";")[0] ?? "";
+  const second = await fetch(url, { headers: { cookie } });
+  return { bodies: [await first.text(), await second.text()], cookies: [cookie, second.headers.getSetCookie()[0]?.split(";")[0] ?? ""] };
+}
+
+test(`withSession() serves sessions over real HTTP on ${serverName}`, async () => {
   const sessions = createSessions<{ n: number }>({ secret: SECRET, cookie: { secure: false } });
   const server = await listen(withSession(sessions, (_req, session) => {
     session.set("n", session.get("n", 0) + 1);
@@ -54,6 +72,52 @@ test(`withSession() serves sessions over real HTTP on ${runtime === "deno" ? "De
     const second = await fetch(server.url, { headers: { cookie } });
     assert.equal(await second.text(), "2");
     assert.equal(second.headers.getSetCookie()[0]!.split(";")[0], cookie, "same id");
+  } finally {
+    await server.close();
+  }
+});
+
+test(`withSession(factory) builds the sessions once, so a memory-store session persists, on ${serverName}`, async () => {
+  const built: Sessions<{ n: number }>[] = [];
+  const server = await listen(withSession(
+    () => {
+      // A new memory store per call: a second call would forget the first request's session.
+      const sessions = createSessions<{ n: number }>({ secret: SECRET, store: memoryStore(), cookie: { secure: false } });
+      built.push(sessions);
+      return sessions;
+    },
+    (_req, session) => {
+      session.set("n", session.get("n", 0) + 1);
+      return new Response(String(session.get("n")));
+    },
+  ));
+  try {
+    const { bodies, cookies } = await twoVisits(server.url);
+    assert.deepEqual(bodies, ["1", "2"]);
+    assert.equal(cookies[1], cookies[0], "same id");
+    assert.equal(built.length, 1, "the factory ran once");
+  } finally {
+    await server.close();
+  }
+});
+
+test(`Hono session(factory of c.env) builds the sessions once on ${serverName}`, async () => {
+  let calls = 0;
+  const app = new Hono<{ Variables: SessionVariables<{ n: number }> }>();
+  app.use(session(() => {
+    calls++;
+    return createSessions<{ n: number }>({ secret: SECRET, store: memoryStore(), cookie: { secure: false } });
+  }));
+  app.get("/", (c) => {
+    const n = c.var.session.get("n", 0) + 1;
+    c.var.session.set("n", n);
+    return c.text(String(n));
+  });
+  const server = await listen(app.fetch);
+  try {
+    const { bodies } = await twoVisits(server.url);
+    assert.deepEqual(bodies, ["1", "2"]);
+    assert.equal(calls, 1);
   } finally {
     await server.close();
   }

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { createSessions, memoryStore, SessionError } from "../mod.ts";
+import { createSessions, SessionError } from "../mod.ts";
 import type { SessionsOptions } from "../mod.ts";
 import { session } from "../adapters/hono.ts";
 import type { SessionVariables } from "../adapters/hono.ts";
@@ -252,18 +252,101 @@ describe("hono session() middleware", () => {
   });
 
   test("errors other than SessionError at commit reach Hono's error handler", async () => {
-    const { sessions } = cartApp();
+    const failing = { stringify: (): string => { throw new Error("cannot"); }, parse: (text: string): Record<string, unknown> => JSON.parse(text) };
+    const sessions = createSessions<Cart>({ secret: SECRET, store: spyStore(), serializer: failing });
     const app = new Hono<{ Variables: SessionVariables<Cart> }>();
     app.onError((error, c) => c.text(error instanceof SessionError ? error.code : "other", 500));
     app.use(session(sessions));
     app.get("/", (c) => {
-      c.var.session.set("user", 1n as never); // JSON cannot serialize a BigInt
+      c.var.session.set("user", "u");
       return c.text("ok");
     });
     const response = await app.request("/");
     assert.equal(response.status, 500);
     assert.equal(await response.text(), "SERIALIZATION_FAILED");
     assert.deepEqual(response.headers.getSetCookie(), []);
+  });
+
+  test("a SessionError thrown by the handler is answered like one at load or commit; onError still sees it", async () => {
+    const { app, store, sessions } = cartApp();
+    const seen: unknown[] = [];
+    app.onError((error, c) => {
+      seen.push(error);
+      return c.text("app error handler", 500);
+    });
+    const id = cookieValue(await app.request("/add/apple", { method: "POST" }))!;
+    const codes = [["SESSION_INTERRUPTED", 400], ["SESSION_CONFLICT", 409], ["STORE_UNAVAILABLE", 503]] as const;
+    const thrower = new Hono<{ Variables: SessionVariables<Cart> }>();
+    thrower.onError((error, c) => {
+      seen.push(error);
+      return c.text("app error handler", 500);
+    });
+    thrower.use(session(sessions));
+    thrower.post("/:code", (c) => {
+      c.var.session.set("user", "never saved");
+      throw new SessionError(c.req.param("code") as (typeof codes)[number][0], "thrown by the handler");
+    });
+    const writes = store.writes;
+    for (const [code, status] of codes) {
+      const response = await thrower.request(`/${code}`, { method: "POST", headers: cookieHeader(id) });
+      assert.equal(response.status, status, code);
+      assert.doesNotMatch(await response.text(), /app error handler/);
+      assert.deepEqual(response.headers.getSetCookie(), [], code);
+      assert.equal((seen.at(-1) as SessionError).code, code, "Hono passed the error to onError first");
+    }
+    assert.equal(store.writes, writes, "nothing saved");
+    // The real thing: a logout against a store that cannot delete.
+    const failing = { ...store, delete: () => Promise.reject(new Error("store down")) };
+    const down = new Hono<{ Variables: SessionVariables<Cart> }>().use(session(createSessions<Cart>({ secret: SECRET, store: failing })));
+    down.post("/logout", async (c) => {
+      await c.var.session.flush();
+      return c.text("out");
+    });
+    const quiet = console.error;
+    console.error = () => {}; // Hono's default onError logs the error it is given
+    try {
+      const response = await down.request("/logout", { method: "POST", headers: cookieHeader(id) });
+      assert.equal(response.status, 503);
+      assert.deepEqual(response.headers.getSetCookie(), []);
+    } finally {
+      console.error = quiet;
+    }
+  });
+
+  test("a store failure at load or commit answers 503 and is left in c.error for outer middleware", async () => {
+    const store = spyStore();
+    const failing = { ...store, create: () => Promise.reject(new Error("store down")) };
+    const sessions = createSessions<Cart>({ secret: SECRET, store: failing });
+    const observed: unknown[] = [];
+    const app = new Hono<{ Variables: SessionVariables<Cart> }>();
+    app.use(async (c, next) => {
+      await next();
+      observed.push(c.error);
+    });
+    app.use(session(sessions));
+    app.post("/add", (c) => {
+      c.var.session.set("cart", ["apple"]);
+      return c.text("added");
+    });
+    const atCommit = await app.request("/add", { method: "POST" });
+    assert.equal(atCommit.status, 503);
+    assert.deepEqual(atCommit.headers.getSetCookie(), []);
+    assert.equal((observed.at(-1) as SessionError).code, "STORE_UNAVAILABLE");
+    store.down = true;
+    const atLoad = await app.request("/add", { method: "POST", headers: cookieHeader("a".repeat(32)) });
+    assert.equal(atLoad.status, 503);
+    assert.deepEqual(atLoad.headers.getSetCookie(), []);
+    assert.equal((observed.at(-1) as SessionError).code, "STORE_UNAVAILABLE");
+  });
+
+  test("non-session errors thrown by the handler still reach the app's onError and its answer", async () => {
+    const { app, store } = cartApp();
+    app.onError((error, c) => c.text(`handled: ${error.message}`, 418));
+    const response = await app.request("/throw", { method: "POST" });
+    assert.equal(response.status, 418);
+    assert.equal(await response.text(), "handled: boom");
+    assert.ok(cookieValue(response), "a 4xx answer is committed");
+    assert.equal(store.writes, 1);
   });
 
   test("mounting the middleware twice loads and commits once", async () => {
@@ -288,30 +371,6 @@ describe("hono session() middleware", () => {
     assert.equal(store.loads - loads, 1, "one load");
     assert.equal(store.writes, 2, "one save");
     assert.equal(second.headers.get("vary"), "Cookie");
-  });
-
-  test("a factory of c.env is called once per env object", async () => {
-    let calls = 0;
-    const store = memoryStore();
-    type Env = { SECRET: string };
-    const app = new Hono<{ Bindings: Env; Variables: SessionVariables<{ n: number }> }>();
-    app.use(session((env: Env) => {
-      calls++;
-      return createSessions<{ n: number }>({ secret: env.SECRET, store });
-    }));
-    app.get("/", (c) => {
-      const n = c.var.session.get("n", 0) + 1;
-      c.var.session.set("n", n);
-      return c.text(String(n));
-    });
-    const env: Env = { SECRET };
-    const first = await app.request("/", {}, env);
-    const id = cookieValue(first)!;
-    const second = await app.request("/", { headers: cookieHeader(id) }, env);
-    assert.equal(await second.text(), "2");
-    assert.equal(calls, 1);
-    await app.request("/", {}, { SECRET });
-    assert.equal(calls, 2, "another env object gets its own sessions");
   });
 
   test("rejects what is not a createSessions() result", () => {
