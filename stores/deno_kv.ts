@@ -23,6 +23,10 @@
  * `check({ key: head, versionstamp: version })`, so a stale version gives `SESSION_CONFLICT`
  * and a deleted session gives `SESSION_INTERRUPTED` (nothing is ever recreated). `save` without
  * a version reads the current versionstamp and retries a few times if another writer slips in.
+ * A save of a record already expired at its own last activity (`expires <= active`, such as the
+ * core's tombstone `{ data: "", expires: 1, created: 0, active: now }`) deletes the head and
+ * chunks in one atomic operation under the same versionstamp check instead of writing them (a
+ * past expiry never reaches `expireIn`); afterwards every save throws `SESSION_INTERRUPTED`.
  *
  * **Expiry.** Every entry is written with `expireIn` = time left until `expires` on the
  * machine's clock plus one minute of slack for clock skew. Deno KV treats `expireIn` as the
@@ -52,7 +56,7 @@
  */
 
 import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
-import { SessionError } from "../core/errors.ts";
+import { SessionError, interrupted } from "../core/errors.ts";
 import { copyRecord, isKey, isRecord, requireKey, requireRecord } from "./_record.ts";
 
 /** A part of a Deno KV key (`Deno.KvKeyPart`). */
@@ -247,22 +251,22 @@ export function denoKvStore(options: DenoKvStoreOptions): DenoKvStore {
       requireKey(key, "save");
       checkRecord(record, "save");
       const head = headOf(key);
+      // A tombstone (already expired at its own last activity) ends the record under the same
+      // check instead of writing it: no entry with a past expiry, nothing a later save could find.
+      const apply = (versionstamp: string): DenoKvAtomicLike => {
+        const op = kv.atomic().check({ key: head, versionstamp });
+        return record.expires <= record.active ? erase(op, key) : write(op, key, record);
+      };
       if (version !== undefined) {
-        const result = await write(kv.atomic().check({ key: head, versionstamp: String(version) }), key, record).commit();
+        const result = await apply(String(version)).commit();
         if (result.ok) return result.versionstamp;
-        const current = await kv.get(head);
-        if (current.versionstamp === null) {
-          throw new SessionError("SESSION_INTERRUPTED", "Cannot save the session as it no longer exists");
-        }
+        if ((await kv.get(head)).versionstamp === null) throw interrupted();
         throw new SessionError("SESSION_CONFLICT", "Cannot save the session as another request changed it first");
       }
       for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
         const current = await kv.get(head);
-        if (current.versionstamp === null) {
-          throw new SessionError("SESSION_INTERRUPTED", "Cannot save the session as it no longer exists");
-        }
-        const result = await write(kv.atomic().check({ key: head, versionstamp: current.versionstamp }), key, record)
-          .commit();
+        if (current.versionstamp === null) throw interrupted();
+        const result = await apply(current.versionstamp).commit();
         if (result.ok) return result.versionstamp;
       }
       throw new SessionError("SESSION_CONFLICT", "Cannot save the session as other requests kept changing it");

@@ -17,13 +17,35 @@
  * creators of one key cannot both succeed (`SESSION_EXISTS`). `save`, `delete` and
  * `clearExpired` are read-compare-write sequences; they are serialized per key twice over:
  * within the process by a promise chain (shared by every `fileStore()` on the same directory),
- * and across processes by a lock file `<prefix><k>.lock` created with `O_EXCL` and removed
- * afterwards. So `save` with a version is a true compare-and-set (a stale version throws
- * `SESSION_CONFLICT`), and a `save` racing a `delete` either lands first or throws
- * `SESSION_INTERRUPTED`: it never recreates the file. A process that dies while holding a lock
- * leaves the lock file behind; it is treated as abandoned once older than `staleLockMs`, and
- * until then writes to that one session wait `lockTimeoutMs` and then fail with
- * `STORE_UNAVAILABLE`. `load` takes no lock.
+ * and across processes by a lock. So `save` with a version is a true compare-and-set (a stale
+ * version throws `SESSION_CONFLICT`), and a `save` racing a `delete` either lands first or
+ * throws `SESSION_INTERRUPTED`: it never recreates the file. A save of a record that is already
+ * expired at its own last activity (`expires <= active`, such as the core's tombstone
+ * `{ data: "", expires: 1, created: 0, active: now }`) deletes the file under the same lock and
+ * version check instead of writing it, so afterwards every save throws `SESSION_INTERRUPTED`.
+ * `load` takes no lock.
+ *
+ * **The lock**, and why a crashed process's lock is taken over by exactly one process. The lock
+ * of key `k` is a directory `<prefix><k>.lock` holding one owner file `<token>.owner` (a fresh
+ * random token per acquisition; the owner file's mtime is the lock's age). To lock, a process
+ * prepares a directory `.<prefix><k>.<token>.tmp` containing its owner file and renames it to
+ * the lock name. POSIX `rename` of a directory onto a non-empty directory fails (`ENOTEMPTY` or
+ * `EEXIST`) and onto an empty one replaces it, atomically: so at most one lock exists, and it
+ * appears whole, owner file included. To unlock, the owner unlinks its own owner file, then
+ * `rmdir`s the directory. A lock whose owner file is older than `staleLockMs` counts as
+ * abandoned; a waiter breaks it by unlinking that owner file, by the name it read (the token),
+ * then `rmdir`. The two facts that make this safe: unlinking `<lock>/<token>.owner` removes that
+ * one acquisition and nothing else (a lock taken meanwhile has another token, so the unlink
+ * fails with `ENOENT`), and `rmdir` only ever removes an empty, that is free, directory. Two
+ * waiters that both judge one lock abandoned can therefore both "break" it, but only one unlink
+ * succeeds and neither can remove the lock a third process took in between; breaking never
+ * grants the lock, every process still has to win the rename. The same facts make a slow owner's
+ * unlock harmless to a successor. The one assumption, as with every lease: a live process holds
+ * a lock for less than `staleLockMs` (a write takes milliseconds; the default is 10 s). A lock
+ * *file* at that name comes from satchel 0.1 and is honoured, and broken when stale with
+ * `unlink` (which cannot remove a lock directory); run only one version against one directory.
+ * Until a lock is abandoned, writes to that one session wait `lockTimeoutMs` and then fail with
+ * `STORE_UNAVAILABLE`. tests/store_file_processes.test.ts races child processes on this.
  *
  * **Expiry.** Files have no native TTL. `load(key, now)` re-checks `expires > now` on the
  * caller's clock and never deletes or creates anything; run `clearExpired(now)` (for example
@@ -37,13 +59,16 @@
  * record to a running process.
  *
  * Options:
- * - `dir` (required): an existing directory, used only by this store. It is checked on first
- *   use; a missing directory or a non-directory throws a `TypeError`.
+ * - `dir` (required): the directory for the session files, used only by this store. The first
+ *   store call creates it when it is missing (with its missing parents, mode `0700`; an existing
+ *   directory keeps its mode) and checks that the process can read and write it; when it cannot,
+ *   that call (and each one after, until fixed) throws a {@linkcode FileStoreDirectoryError}
+ *   naming the directory, the OS error code and the fix.
  * - `prefix` (default `"sess_"`): file-name prefix, 1 to 32 characters of `[A-Za-z0-9_-]`, so
  *   several applications can share one directory.
  * - `fsync` (default `false`): flush each new file to disk before the rename.
  * - `lockTimeoutMs` (default `2000`): how long a write waits for another process's lock.
- * - `staleLockMs` (default `10000`): age after which a lock file counts as abandoned.
+ * - `staleLockMs` (default `10000`): age after which a lock counts as abandoned.
  *
  * @example
  * ```ts ignore
@@ -61,12 +86,12 @@
  */
 
 import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core/types.ts";
-import { SessionError } from "../core/errors.ts";
+import { SessionError, interrupted } from "../core/errors.ts";
 import { decodeRecord, encodeRecord, isKey, requireKey, requireRecord } from "./_record.ts";
 
 /** Options of {@linkcode fileStore}. */
 export interface FileStoreOptions {
-  /** An existing directory for the session files. Required. */
+  /** The directory for the session files, created (mode 0700) on first use when missing. Required. */
   readonly dir: string;
   /** File-name prefix (`[A-Za-z0-9_-]{1,32}`). @default "sess_" */
   readonly prefix?: string;
@@ -74,7 +99,7 @@ export interface FileStoreOptions {
   readonly fsync?: boolean;
   /** Milliseconds a write waits for a lock held by another process. @default 2000 */
   readonly lockTimeoutMs?: number;
-  /** Age in milliseconds after which a lock file is considered abandoned. @default 10000 */
+  /** Age in milliseconds after which a lock is considered abandoned. @default 10000 */
   readonly staleLockMs?: number;
 }
 
@@ -153,14 +178,49 @@ function decode(text: string): Stored | null {
   return { version, record: { ...decoded.record, version } };
 }
 
+/** What each OS error code means for the directory, and how to fix it. */
+const DIRECTORY_PROBLEMS: Readonly<Record<string, readonly [problem: string, fix: string]>> = {
+  ENOTDIR: ["a part of the path is not a directory", "choose a path whose every parent is a directory"],
+  EEXIST: ["the path exists but is not a directory", "remove what is there or choose another path"],
+  EACCES: ["permission denied", "give the process read, write and search permission on it (and write permission on its parent if it must be created), or choose another path"],
+  EPERM: ["operation not permitted", "give the process read, write and search permission on it, or choose another path"],
+  EROFS: ["the file system is read-only", "choose a path on a writable file system"],
+  ENOSPC: ["the disk is full", "free some space or choose another path"],
+  ELOOP: ["the path has a symbolic link loop", "fix the links or choose another path"],
+  ENAMETOOLONG: ["the path is too long", "choose a shorter path"],
+};
+
+/**
+ * The store's directory is missing and cannot be created, or is not a usable directory.
+ * Thrown by the first store call (and every call until the directory is fixed). Its `code` is
+ * `STORE_UNAVAILABLE`, so `handle()` answers 503; the message names the directory, the OS error
+ * code (`osCode`: `ENOTDIR`, `EACCES`, `EEXIST`, …) and the fix, and `cause` is the OS error.
+ */
+export class FileStoreDirectoryError extends SessionError {
+  override name = "FileStoreDirectoryError";
+  /** The `dir` option as given. */
+  readonly dir: string;
+  /** The OS error code, such as `ENOTDIR`, `EACCES` or `EEXIST` (Deno's error name when it has no code). */
+  readonly osCode: string;
+  /** Build the error for `dir` from the OS error code. */
+  constructor(dir: string, osCode: string, options?: ErrorOptions) {
+    const [problem, fix] = DIRECTORY_PROBLEMS[osCode] ??
+      ["it cannot be created or used", "check that the path is a directory this process can read and write"];
+    super("STORE_UNAVAILABLE", `Cannot use the fileStore directory ${JSON.stringify(dir)}: ${osCode}, ${problem}. Fix: ${fix}.`, options);
+    this.dir = dir;
+    this.osCode = osCode;
+  }
+}
+
 /**
  * A store keeping one JSON file per session under `dir`, with atomic replace, compare-and-set
  * saves and `clearExpired`.
  *
  * @param options see {@linkcode FileStoreOptions}; `dir` is required
  * @returns a `SessionStore` (`cas: true`, `clearExpired: true`)
- * @throws {TypeError} when `dir` is not a non-empty string or `prefix` is malformed; a missing
- *   directory is reported by the first store call, as a `TypeError`
+ * @throws {TypeError} when `dir` is not a non-empty string or `prefix` is malformed (a directory
+ *   that cannot be created or used is reported by the first store call, as a
+ *   {@linkcode FileStoreDirectoryError})
  * @throws {RangeError} when a timeout option is not a positive finite number
  *
  * @example Keep sessions in a directory
@@ -192,19 +252,22 @@ export function fileStore(options: FileStoreOptions): FileStore {
   const tempOf = (key: string): string => `${base}.${prefix}${key}.${randomToken()}.tmp`;
 
   let ready: Promise<Fs> | undefined;
-  /** The fs module, once the directory is known to exist (only success is remembered). */
+  /**
+   * The fs module, once the directory exists: created on first use (recursively, mode 0700)
+   * when missing, then checked to be a directory this process can read, write and search.
+   * Only success is remembered, so a directory fixed later is picked up by the next call.
+   */
   function fs(): Promise<Fs> {
     if (ready) return ready;
     const check = (async () => {
       const mod = await loadFs();
-      let isDir = false;
       try {
-        isDir = (await mod.stat(dir)).isDirectory();
+        await mod.mkdir(dir, { recursive: true, mode: 0o700 });
+        if (!(await mod.stat(dir)).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "EEXIST" });
+        await mod.access(dir, 7); // R_OK | W_OK | X_OK, the same bits on every platform
       } catch (error) {
-        const code = errorCode(error);
-        if (code !== "ENOENT" && code !== "ENOTDIR") throw error;
+        throw new FileStoreDirectoryError(dir, errorCode(error) ?? (error instanceof Error ? error.name : "unknown"), { cause: error });
       }
-      if (!isDir) throw new TypeError(`Cannot use fileStore as dir is not an existing directory: ${dir}`);
       return mod;
     })();
     ready = check;
@@ -245,40 +308,118 @@ export function fileStore(options: FileStoreOptions): FileStore {
     }
   }
 
-  /** Run `task` holding the key's in-process chain and its cross-process lock file. */
-  function locked<T>(mod: Fs, key: string, task: () => Promise<T>): Promise<T> {
-    return serialize(fileOf(key), async () => {
-      const lock = lockOf(key);
+  /** Every name `rename(prepared, lock)` fails with while the lock is taken (POSIX, then Windows). */
+  const BUSY = new Set(["EEXIST", "ENOTEMPTY", "ENOTDIR", "EPERM", "EACCES"]);
+
+  /**
+   * Remove the lock at `lock` if it is abandoned (its owner file is older than `staleLockMs`).
+   * Resolves to `true` when the lock may have changed (retry at once), `false` when it is held.
+   * Only an entry whose name we read is ever unlinked, so a lock taken meanwhile by another
+   * process (a new owner file) is never touched; `rmdir` only removes an empty, free lock.
+   */
+  async function breakIfAbandoned(mod: Fs, lock: string): Promise<boolean> {
+    let info: Awaited<ReturnType<Fs["lstat"]>>;
+    try {
+      info = await mod.lstat(lock);
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") return true;
+      throw error;
+    }
+    if (!info.isDirectory()) {
+      // A lock file of satchel 0.1: only an older process creates one, so only an abandoned one
+      // can be unlinked here (unlink never removes a lock directory).
+      if (Date.now() - info.mtimeMs <= staleLockMs) return false;
+      await mod.unlink(lock).catch(() => undefined);
+      return true;
+    }
+    let names: string[];
+    try {
+      names = await mod.readdir(lock);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === "ENOENT" || code === "ENOTDIR") return true;
+      throw error;
+    }
+    for (const name of names) {
+      const owner = `${lock}/${name}`;
+      let age: number;
+      try {
+        age = Date.now() - (await mod.lstat(owner)).mtimeMs;
+      } catch (error) {
+        if (errorCode(error) === "ENOENT") return true;
+        throw error;
+      }
+      if (age <= staleLockMs) return false;
+      await mod.unlink(owner).catch(() => undefined);
+    }
+    await mod.rmdir(lock).catch(() => undefined);
+    return true;
+  }
+
+  /**
+   * Take the cross-process lock of `key`: a directory `<prefix><key>.lock` holding one owner
+   * file `<token>.owner`, put in place whole by renaming a prepared directory (see the module
+   * doc). Resolves to the owner file's path; throws `STORE_UNAVAILABLE` after `lockTimeoutMs`.
+   */
+  async function acquire(mod: Fs, key: string): Promise<string> {
+    const lock = lockOf(key);
+    const token = randomToken();
+    const prepared = `${base}.${prefix}${key}.${token}.tmp`;
+    const owner = `${token}.owner`;
+    await mod.mkdir(prepared, { mode: 0o700 });
+    let acquired = false;
+    try {
+      await (await mod.open(`${prepared}/${owner}`, "wx", 0o600)).close();
       const deadline = Date.now() + lockTimeoutMs;
       let pause = 2;
-      for (;;) {
-        try {
-          const handle = await mod.open(lock, "wx", 0o600);
-          await handle.close();
-          break;
-        } catch (error) {
-          if (errorCode(error) !== "EEXIST") throw error;
+      for (let attempt = 0;; attempt++) {
+        if (attempt > 0) {
+          // The owner file's age is the lock's age: make it count from the moment it lands.
+          const now = new Date();
+          await mod.utimes(`${prepared}/${owner}`, now, now);
         }
+        let failure: unknown;
         try {
-          const info = await mod.stat(lock);
-          if (Date.now() - info.mtimeMs > staleLockMs) {
-            await mod.unlink(lock).catch(() => undefined);
-            continue;
-          }
+          await mod.rename(prepared, lock);
+          acquired = true;
+          return `${lock}/${owner}`;
         } catch (error) {
-          if (errorCode(error) === "ENOENT") continue;
-          throw error;
+          if (!BUSY.has(errorCode(error) ?? "")) throw error;
+          failure = error;
         }
+        const changed = await breakIfAbandoned(mod, lock);
         if (Date.now() >= deadline) {
-          throw new SessionError("STORE_UNAVAILABLE", "Cannot write a session file as another process holds its lock");
+          throw new SessionError("STORE_UNAVAILABLE", "Cannot write a session file as another process holds its lock", {
+            cause: failure,
+          });
         }
-        await sleep(pause);
-        pause = Math.min(pause * 2, 50);
+        if (!changed) {
+          await sleep(pause);
+          pause = Math.min(pause * 2, 50);
+        }
       }
+    } finally {
+      if (!acquired) {
+        await mod.unlink(`${prepared}/${owner}`).catch(() => undefined);
+        await mod.rmdir(prepared).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Give the lock back: our owner file, then the directory if it is empty (never another's lock). */
+  async function release(mod: Fs, key: string, owner: string): Promise<void> {
+    await mod.unlink(owner).catch(() => undefined);
+    await mod.rmdir(lockOf(key)).catch(() => undefined);
+  }
+
+  /** Run `task` holding the key's in-process chain and its cross-process lock. */
+  function locked<T>(mod: Fs, key: string, task: () => Promise<T>): Promise<T> {
+    return serialize(fileOf(key), async () => {
+      const owner = await acquire(mod, key);
       try {
         return await task();
       } finally {
-        await mod.unlink(lock).catch(() => undefined);
+        await release(mod, key, owner);
       }
     });
   }
@@ -329,13 +470,13 @@ export function fileStore(options: FileStoreOptions): FileStore {
       const text = encode(record, next);
       return locked(mod, key, async () => {
         const stored = await read(mod, key);
-        if (stored === null || stored === "corrupt") {
-          throw new SessionError("SESSION_INTERRUPTED", "Cannot save the session as it no longer exists");
-        }
+        if (stored === null || stored === "corrupt") throw interrupted();
         if (version !== undefined && stored.version !== String(version)) {
           throw new SessionError("SESSION_CONFLICT", "Cannot save the session as another request changed it first");
         }
-        await replace(mod, key, text);
+        // A tombstone (already expired at its own last activity): end the record instead.
+        if (record.expires <= record.active) await mod.unlink(fileOf(key));
+        else await replace(mod, key, text);
         return next;
       });
     },

@@ -10,6 +10,7 @@ import { testStore } from "./_store_suite.ts";
 import { keyMaker, rec, rejectsCode } from "./_store_fixtures.ts";
 import { denoKvStore } from "../stores/deno_kv.ts";
 import type { DenoKvAtomicLike, DenoKvKey, DenoKvLike, DenoKvStore } from "../stores/deno_kv.ts";
+import { INTERRUPTED_MESSAGE, SessionError } from "../core/errors.ts";
 
 interface TestKv extends DenoKvLike {
   set(key: DenoKvKey, value: unknown): Promise<unknown>;
@@ -178,6 +179,41 @@ if (runtime !== "deno" || typeof openKv !== "function") {
       await rejectsCode(store.save(k, rec(now)), "SESSION_INTERRUPTED");
       await rejectsCode(store.save(k, rec(now), v), "SESSION_INTERRUPTED");
       assert.deepEqual(await entries(kv, ["app", "sessions", k]), [], "nothing resurrected");
+    });
+
+    test("denoKvStore() raises the interruption with Django's message", async () => {
+      const k = key();
+      const now = Date.now();
+      const v = await store.create(k, rec(now));
+      await store.delete(k);
+      for (const version of [undefined, v]) {
+        await assert.rejects(store.save(k, rec(now), version), (error: unknown) => {
+          assert.ok(error instanceof SessionError);
+          assert.equal(error.code, "SESSION_INTERRUPTED");
+          assert.equal(error.message, INTERRUPTED_MESSAGE);
+          return true;
+        });
+      }
+    });
+
+    test("denoKvStore() ends a record with a tombstone save only at its version, atomically with its chunks", async () => {
+      const watched = spy(kv);
+      const s = denoKvStore({ kv: watched.kv, prefix: ["app", "sessions"] });
+      const now = Date.now();
+      const tombstone = { data: "", expires: 1, created: 0, active: now };
+      const k = key();
+      const v1 = await s.create(k, rec(now, "t".repeat(70_000)));
+      const v2 = await s.save(k, rec(now, "u".repeat(70_000)), v1);
+      await rejectsCode(s.save(k, tombstone, v1), "SESSION_CONFLICT");
+      assert.equal((await s.load(k, now))?.data, "u".repeat(70_000), "a stale tombstone changes nothing");
+      watched.sets.length = 0;
+      await s.save(k, tombstone, v2);
+      assert.deepEqual(watched.sets, [], "nothing is written with a past expiry");
+      assert.deepEqual(await entries(kv, ["app", "sessions", k]), [], "head and chunks are gone");
+      assert.equal(await s.load(k, now), null);
+      assert.equal(await s.load(k, 0), null, "not even on an earlier clock");
+      for (const version of [v1, v2, undefined]) await rejectsCode(s.save(k, rec(now, '{"late":1}'), version), "SESSION_INTERRUPTED");
+      assert.deepEqual(await entries(kv, ["app", "sessions", k]), [], "never resurrected");
     });
 
     test("denoKvStore() keeps expiry absent, 0 or a string exactly", async () => {

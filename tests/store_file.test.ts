@@ -1,8 +1,10 @@
 /**
  * fileStore(): the shared conformance suite on a real temporary directory, plus the file
  * specifics: 0600 files, atomic replace (no temp files left, no torn reads), compare-and-set
- * across racers and across processes (lock files), corrupt files, and clearExpired's choice
- * of files.
+ * across racers, locks held by other processes (lock directories and satchel 0.1 lock files),
+ * the directory created on first use (or a clear error), tombstone saves, Django's interruption
+ * message, corrupt files, and clearExpired's choice of files. The multi-process races are in
+ * tests/store_file_processes.test.ts.
  */
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -12,9 +14,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { testStore } from "./_store_suite.ts";
 import { keyMaker, rec, rejectsCode } from "./_store_fixtures.ts";
-import { fileStore } from "../stores/file.ts";
+import { FileStoreDirectoryError, fileStore } from "../stores/file.ts";
 import type { FileStore } from "../stores/file.ts";
-import type { SessionError } from "../core/errors.ts";
+import { INTERRUPTED_MESSAGE, SessionError } from "../core/errors.ts";
 
 const posix = process.platform !== "win32";
 
@@ -28,6 +30,19 @@ testStore("fileStore()", async () => {
 }, { cas: true, clearExpired: true });
 
 const key = keyMaker("k");
+
+/** Hold `k`'s lock as another process would: a lock directory with one owner file (or, `legacy`, a lock file of satchel 0.1). */
+async function holdLock(dir: string, k: string, legacy: boolean): Promise<string> {
+  const lock = join(dir, `sess_${k}.lock`);
+  if (legacy) {
+    await writeFile(lock, "");
+    return lock;
+  }
+  await mkdir(lock);
+  const owner = join(lock, "0123456789abcdef01234567.owner");
+  await writeFile(owner, "");
+  return owner;
+}
 
 describe("fileStore() specifics", () => {
   let dir: string;
@@ -88,39 +103,57 @@ describe("fileStore() specifics", () => {
     assert.equal((await store.load(k, now))?.version, (won[0] as PromiseFulfilledResult<unknown>).value);
   });
 
-  test("fileStore() waits for another process's lock file and honours it", async () => {
-    const k = key();
-    const now = Date.now();
-    const v1 = await store.create(k, rec(now));
-    const lock = join(dir, `sess_${k}.lock`);
-    await writeFile(lock, "");
-    let settled = false;
-    const pending = store.save(k, rec(now, '{"after":"lock"}'), v1).finally(() => {
-      settled = true;
+  for (const legacy of [false, true]) {
+    const what = legacy ? "lock file (satchel 0.1)" : "lock directory";
+    test(`fileStore() waits for another process's ${what} and honours it`, async () => {
+      const k = key();
+      const now = Date.now();
+      const v1 = await store.create(k, rec(now));
+      const lock = join(dir, `sess_${k}.lock`);
+      await holdLock(dir, k, legacy);
+      let settled = false;
+      const pending = store.save(k, rec(now, '{"after":"lock"}'), v1).finally(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      assert.equal(settled, false, "the save must wait while the lock is held");
+      assert.equal((await store.load(k, now))?.data, '{"a":1}');
+      await rm(lock, { recursive: true });
+      await pending;
+      assert.equal((await store.load(k, now))?.data, '{"after":"lock"}');
     });
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    assert.equal(settled, false, "the save must wait while the lock is held");
-    assert.equal((await store.load(k, now))?.data, '{"a":1}');
-    await rm(lock);
-    await pending;
-    assert.equal((await store.load(k, now))?.data, '{"after":"lock"}');
-  });
 
-  test("fileStore() fails with STORE_UNAVAILABLE on a held lock and breaks an abandoned one", async () => {
-    const s = fileStore({ dir, lockTimeoutMs: 30, staleLockMs: 60_000 });
-    const k = key();
-    const now = Date.now();
-    await s.create(k, rec(now));
-    const lock = join(dir, `sess_${k}.lock`);
-    await writeFile(lock, "");
-    await rejectsCode(s.save(k, rec(now, '{"x":1}')), "STORE_UNAVAILABLE");
-    await rejectsCode(s.delete(k), "STORE_UNAVAILABLE");
-    assert.equal((await s.load(k, now))?.data, '{"a":1}', "nothing written while locked");
-    const old = new Date(Date.now() - 120_000);
-    await utimes(lock, old, old);
-    await s.save(k, rec(now, '{"x":2}'));
-    assert.equal((await s.load(k, now))?.data, '{"x":2}');
-    await assert.rejects(stat(lock), { code: "ENOENT" });
+    test(`fileStore() fails with STORE_UNAVAILABLE on a held ${what} and breaks an abandoned one`, async () => {
+      const s = fileStore({ dir, lockTimeoutMs: 30, staleLockMs: 60_000 });
+      const k = key();
+      const now = Date.now();
+      await s.create(k, rec(now));
+      const lock = join(dir, `sess_${k}.lock`);
+      const aged = await holdLock(dir, k, legacy);
+      await rejectsCode(s.save(k, rec(now, '{"x":1}')), "STORE_UNAVAILABLE");
+      await rejectsCode(s.delete(k), "STORE_UNAVAILABLE");
+      assert.equal((await s.load(k, now))?.data, '{"a":1}', "nothing written while locked");
+      const old = new Date(Date.now() - 120_000);
+      await utimes(aged, old, old);
+      await s.save(k, rec(now, '{"x":2}'));
+      assert.equal((await s.load(k, now))?.data, '{"x":2}');
+      await assert.rejects(stat(lock), { code: "ENOENT" });
+    });
+  }
+
+  test("fileStore() a write that gives up on a held lock leaves that lock and nothing of its own behind", async () => {
+    const d = await tempDir();
+    try {
+      const s = fileStore({ dir: d, lockTimeoutMs: 20 });
+      const k = key();
+      await s.create(k, rec(Date.now()));
+      await holdLock(d, k, false);
+      await rejectsCode(s.delete(k), "STORE_UNAVAILABLE");
+      assert.deepEqual((await readdir(d)).sort(), [`sess_${k}.json`, `sess_${k}.lock`]);
+      assert.deepEqual(await readdir(join(d, `sess_${k}.lock`)), ["0123456789abcdef01234567.owner"]);
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
   });
 
   test("fileStore() readers never see a torn file while writers replace it", async () => {
@@ -234,24 +267,81 @@ describe("fileStore() specifics", () => {
     }
   });
 
-  test("fileStore() validates options and reports a missing directory lazily as a TypeError", async () => {
+  test("fileStore() validates options", async () => {
     assert.throws(() => fileStore({ dir: "" }), TypeError);
     assert.throws(() => fileStore({ dir, prefix: "../x" }), TypeError);
     assert.throws(() => fileStore({ dir, prefix: "" }), TypeError);
     assert.throws(() => fileStore({ dir, lockTimeoutMs: 0 }), RangeError);
     await assert.rejects(store.create(key(), { ...rec(Date.now()), expires: Number.NaN }), TypeError);
     await assert.rejects(store.create(key(), { ...rec(Date.now()), data: 1 as unknown as string }), TypeError);
-    const missing = join(dir, "not-yet");
+  });
+
+  test("fileStore() creates a missing directory on first use, recursively, with mode 0700", async () => {
+    const missing = join(dir, "not-yet", "sessions");
     const s = fileStore({ dir: missing });
-    await assert.rejects(s.load(key(), Date.now()), (error: unknown) => {
-      assert.ok(error instanceof TypeError);
-      assert.match(error.message, /not an existing directory/);
-      return true;
-    });
-    await mkdir(missing);
+    await assert.rejects(stat(missing), { code: "ENOENT" }, "nothing happens before the first call");
     const k = key();
+    assert.equal(await s.load(k, Date.now()), null);
+    for (const made of [join(dir, "not-yet"), missing]) {
+      const info = await stat(made);
+      assert.ok(info.isDirectory());
+      if (posix) assert.equal(info.mode & 0o777, 0o700, made);
+    }
     await s.create(k, rec(Date.now()));
-    assert.ok(await s.load(k, Date.now()), "works once the directory exists");
+    assert.ok(await s.load(k, Date.now()));
+  });
+
+  test("fileStore() names the directory, the OS error code and the fix when it cannot use the directory", async () => {
+    const file = join(dir, "a-regular-file");
+    await writeFile(file, "x");
+    for (const [path, osCode] of [[join(file, "sessions"), "ENOTDIR"], [file, "EEXIST"]] as const) {
+      const s = fileStore({ dir: path });
+      for (const call of [() => s.load(key(), Date.now()), () => s.create(key(), rec(Date.now())), () => s.clearExpired(Date.now())]) {
+        await assert.rejects(call(), (error: unknown) => {
+          assert.ok(error instanceof FileStoreDirectoryError, String(error));
+          assert.ok(error instanceof SessionError);
+          assert.equal(error.code, "STORE_UNAVAILABLE");
+          assert.equal(error.dir, path);
+          assert.equal(error.osCode, osCode);
+          assert.ok(error.message.includes(path), error.message);
+          assert.ok(error.message.includes(osCode), error.message);
+          assert.match(error.message, /not a directory/);
+          assert.match(error.message, /Fix:/);
+          return true;
+        });
+      }
+    }
+    assert.equal(await readFile(file, "utf8"), "x", "the file in the way is left alone");
+  });
+
+  test("fileStore() raises the interruption with Django's message", async () => {
+    const k = key();
+    const now = Date.now();
+    for (const version of [undefined, "0123456789abcdef"]) {
+      await assert.rejects(store.save(k, rec(now), version), (error: unknown) => {
+        assert.ok(error instanceof SessionError);
+        assert.equal(error.code, "SESSION_INTERRUPTED");
+        assert.equal(error.message, INTERRUPTED_MESSAGE);
+        return true;
+      });
+    }
+  });
+
+  test("fileStore() ends a record with a tombstone save only at its version, and nothing saves over it after", async () => {
+    const now = Date.now();
+    const tombstone = { data: "", expires: 1, created: 0, active: now };
+    const k = key();
+    const v1 = await store.create(k, rec(now));
+    const v2 = await store.save(k, rec(now, '{"a":2}'), v1);
+    await rejectsCode(store.save(k, tombstone, v1), "SESSION_CONFLICT");
+    assert.equal((await store.load(k, now))?.data, '{"a":2}', "a stale tombstone changes nothing");
+    await store.save(k, tombstone, v2);
+    assert.equal(await store.load(k, now), null);
+    assert.equal(await store.load(k, 0), null, "not even on an earlier clock");
+    await assert.rejects(stat(join(dir, `sess_${k}.json`)), { code: "ENOENT" }, "the file is gone");
+    for (const version of [v1, v2, undefined]) await rejectsCode(store.save(k, rec(now, '{"late":1}'), version), "SESSION_INTERRUPTED");
+    assert.equal(await store.load(k, now), null, "never resurrected");
+    await store.delete(k);
   });
 
   test("fileStore() prefix keeps two applications apart in one directory", async () => {
