@@ -7,23 +7,53 @@
  * `sqlStore()`, but any two stores fit.
  *
  * - `load` asks the cache; on a hit the durable store is not read at all. On a miss (or a cache
- *   failure, which counts as a miss) it reads the durable store and, when that has a live
- *   record, puts it into the cache (only if the cache has no entry by then, so a slow reader
- *   never overwrites a newer entry; not after a failed cache read, so an outage costs one
- *   failed call and one report per load).
+ *   failure, which counts as a miss, or a tombstone: see below) it reads the durable store and,
+ *   when that has a live record, refills the cache: insert-if-absent after a miss, so a write or
+ *   a tombstone that got in first wins; compare-and-set against the entry it saw after a
+ *   tombstone or an unreadable entry. Never after a failed cache read, so an outage costs one
+ *   failed call and one report per load.
  * - `create` and `save` write the durable store first: its errors (`SESSION_EXISTS`,
  *   `SESSION_INTERRUPTED`, `SESSION_CONFLICT`, outages) fail the call and the cache is not
- *   written. Then the cache entry is replaced (the cache's `save` without a version, or `create`
- *   when there is none). A cache failure here is reported through `onCacheError` and does not
- *   fail the request (Django 5.1's "Error saving to cache").
+ *   written. Then the cache entry is replaced: the cache entry is read, then compare-and-set
+ *   against it (or insert-if-absent when there is none), and a tombstone is never overwritten.
+ *   A cache failure here is reported through `onCacheError` and does not fail the request
+ *   (Django 5.1's "Error saving to cache").
  * - When the durable store answers a `save` with `SESSION_INTERRUPTED` or `SESSION_CONFLICT`, the
- *   cache entry is evicted, so the next `load` (the core's retry) reads the durable record.
- * - `delete` deletes from the durable store, then from the cache. Unlike the writes, a cache
- *   failure here **fails the call** (as in Django): a cache entry that survives a logout would
- *   keep the session alive until its TTL, so the logout must not be reported as done.
+ *   cache entry is replaced by a tombstone, so the next `load` (the core's retry) reads the
+ *   durable record.
+ * - `delete` reads the durable record (for its expiry), deletes it, then puts a tombstone in the
+ *   cache. Unlike the writes, a cache failure here **fails the call** (as in Django): a cache
+ *   entry that survives a logout would keep the session alive until its TTL, so the logout must
+ *   not be reported as done. A `save` of an already-expired record (the core's conditional
+ *   delete: compare-and-set on the durable store, then ended) is a `delete` that only happens at
+ *   that version, and fails the same way.
  * - Every cache call is bounded by `cacheTimeout` (default 1000 ms): a cache that hangs, as
  *   clients that queue commands while reconnecting do, counts as failed, like one that refuses.
- *   A timed-out write may still land later.
+ *   A timed-out write may still land later (see below).
+ *
+ * No resurrection (the tombstone design). A refill reads the durable store, then writes the
+ * cache; a write-through writes the durable store, then the cache. A delete can fall in between,
+ * and a plain cache write landing after it would serve the logged-out session for its whole TTL.
+ * So a delete leaves a tombstone in the cache (an entry whose data is `{"gone":1}`, no session
+ * data) that lives as long as the deleted record would have, and:
+ * - a tombstone is never a hit: `load` reads the durable store, which is the truth after the
+ *   delete (the tombstone is written only once the durable delete is done);
+ * - refills after a miss are insert-if-absent, so a tombstone written first blocks them, and one
+ *   written later overwrites them before the delete resolves;
+ * - write-throughs compare-and-set against the entry they read and skip a tombstone, so a
+ *   tombstone that lands between the read and the write fails the write;
+ * - only a refill that saw the tombstone *before* its durable read may replace it (by
+ *   compare-and-set on the tombstone's cache version): its durable record was then created after
+ *   the delete, so a genuinely new `create` under the key is cached again.
+ * After `delete()` resolves, loads through this store return `null` until a new `create`, with
+ * any interleaving of the loads, saves and creates in flight, in this process or another sharing
+ * the cache (tests/store_tiered.test.ts forces each interleaving and runs a randomized scheduler).
+ * Limits: the cache must have compare-and-set versions (the memory and Redis stores do); with a
+ * cache without them, tombstones and unreadable entries are left in place (loads keep reading the
+ * durable store until a tombstone expires) and write-throughs overwrite blindly. A tombstone the
+ * cache drops early (memory pressure: a full `memoryStore()` cache, Redis `allkeys-*` eviction)
+ * cannot stop a stale write that is still in flight at that moment. Cost: a `save` reads the
+ * cache once more before writing it, a `delete` reads the durable record once.
  *
  * Versions: the returned versions are always the durable store's. The cache keeps the durable
  * version next to the data inside its own record, so a cache hit can be saved with
@@ -33,10 +63,10 @@
  * Consistency (the cache is trusted, as in Django): a record deleted or changed in the durable
  * store directly, behind this store's back, stays visible through the cache until the cache
  * entry expires or the next write through this store (which fails with `SESSION_INTERRUPTED` or
- * `SESSION_CONFLICT` and evicts it). To revoke sessions, delete through this store (or from both
- * tiers). A failed cache write leaves the previous cache entry in place until that next write.
- * Concurrent cache refills can race a write in rare interleavings; the stale entry that may
- * result is caught the same way by the durable store's version check.
+ * `SESSION_CONFLICT` and leaves a tombstone). To revoke sessions, delete through this store.
+ * A failed cache write leaves the previous cache entry in place until that next write.
+ * Concurrent refills can still race a *save* in rare interleavings (an older version cached);
+ * the stale entry is caught by the durable store's version check on the next write.
  *
  * TTL: the cache entry carries the durable record's absolute `expires`, so it lives exactly as
  * long (each store maps it to its own TTL). `clearExpired` is forwarded to the durable store when
@@ -77,7 +107,7 @@ export interface CacheErrorEvent {
    * - `"load"`: reading the cache (the request fell back to the durable store);
    * - `"fill"`: putting a durable record into the cache after a miss;
    * - `"write"`: updating the cache after a successful `create` or `save`;
-   * - `"evict"`: dropping a cache entry after the durable store refused a `save`.
+   * - `"evict"`: replacing a cache entry by a tombstone after the durable store refused a `save`.
    */
   readonly operation: "load" | "fill" | "write" | "evict";
   /** What the cache threw. Its message may carry backend details; log it with care. */
@@ -117,7 +147,7 @@ export interface TieredStore extends SessionStore {
   create(key: string, record: SessionRecord): Promise<Version | undefined>;
   /** Save to the durable store (compare-and-set with `version`), then cache. Resolves to the durable version. */
   save(key: string, record: SessionRecord, version?: Version): Promise<Version | undefined>;
-  /** Delete from the durable store, then from the cache; a cache failure here rejects. */
+  /** Delete from the durable store, then leave a tombstone in the cache; a cache failure here rejects. */
   delete(key: string): Promise<void>;
 }
 
@@ -144,6 +174,22 @@ function logCacheError(event: CacheErrorEvent): void {
     if (typeof code === "string") what += ` ${code}`;
   }
   console.error(`[satchel] tieredStore: cache ${event.operation} failed (${what}); continuing with the durable store`);
+}
+
+/** How often a cache write retries after losing a race to another writer. */
+const RETRIES = 3;
+
+/** The data of a tombstone: the cache entry of a session that ended (no `d`, so `unwrap` rejects it). */
+const GONE = '{"gone":1}';
+
+/** A tombstone living until `expires`. Its times are 0 so that it never counts as activity. */
+function gone(expires: number): SessionRecord {
+  return { data: GONE, expires, created: 0, active: 0 };
+}
+
+/** The cache refused a conditional write because another writer got in first. */
+function lostRace(error: unknown): boolean {
+  return codeOf(error, "SESSION_EXISTS") || codeOf(error, "SESSION_CONFLICT") || codeOf(error, "SESSION_INTERRUPTED");
 }
 
 /** The cache keeps the durable version with the data: `{"v": version, "d": data}`. */
@@ -228,24 +274,19 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
     }
   };
 
-  /** Drop the cache entry, reporting a failure. */
-  const evict = async (key: string): Promise<void> => {
-    try {
-      await bounded(() => cache.delete(key));
-    } catch (error) {
-      report("evict", error);
+  /**
+   * Put a tombstone in the cache: "deleted; ask the durable store". It lives until `expires`,
+   * the expiry of the record it replaces (read from the cache entry when not given), so every
+   * stale copy still in flight expires no later than it. Rejects when the cache fails.
+   */
+  const invalidate = async (key: string, expires: number): Promise<void> => {
+    if (!(expires > 0)) {
+      const current = await bounded(() => cache.load(key, 0));
+      if (!current || current.data === GONE) return;
+      expires = current.expires;
     }
-  };
-
-  /** Replace the cache entry with a durable record, whatever the cache holds. */
-  const write = async (
-    key: string,
-    record: SessionRecord,
-    version: Version | undefined,
-    operation: "write" | "fill" = "write",
-  ): Promise<void> => {
-    const entry = wrap(record, version);
-    try {
+    const entry = gone(expires);
+    for (let attempt = 0; attempt < RETRIES; attempt++) {
       try {
         await bounded(() => cache.save(key, entry));
         return;
@@ -254,13 +295,46 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
       }
       try {
         await bounded(() => cache.create(key, entry));
+        return;
       } catch (error) {
-        // A concurrent refill got in between: its data may be older than ours, so drop it.
         if (!codeOf(error, "SESSION_EXISTS")) throw error;
-        await bounded(() => cache.delete(key));
       }
+    }
+    throw new SessionError("STORE_UNAVAILABLE", "Cannot mark the session ended in the cache: its entry kept changing");
+  };
+
+  /** `invalidate`, reporting a failure instead of rejecting. */
+  const evict = async (key: string, expires: number): Promise<void> => {
+    try {
+      await invalidate(key, expires);
     } catch (error) {
-      report(operation, error);
+      report("evict", error);
+    }
+  };
+
+  /**
+   * Put a record the durable store just accepted into the cache: compare-and-set against the
+   * cache entry it replaces, or insert-if-absent, and never over a tombstone (a delete may have
+   * come in between; the next load asks the durable store and refills).
+   */
+  const writeThrough = async (key: string, record: SessionRecord, version: Version | undefined): Promise<void> => {
+    const entry = wrap(record, version);
+    try {
+      for (let attempt = 0; attempt < RETRIES; attempt++) {
+        const current = await bounded(() => cache.load(key, 0));
+        if (current?.data === GONE) return;
+        try {
+          if (current) await bounded(() => cache.save(key, entry, current.version ?? undefined));
+          else await bounded(() => cache.create(key, entry));
+          return;
+        } catch (error) {
+          if (!lostRace(error)) throw error;
+        }
+      }
+      // Racing other writers each time: leave the next load to the durable store.
+      await invalidate(key, record.expires);
+    } catch (error) {
+      report("write", error);
     }
   };
 
@@ -286,16 +360,18 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
       if (!durable || !(durable.expires > now)) return null;
       // The cache just failed: do not wait on it again (and log twice) for the refill.
       if (cacheDown) return durable;
-      if (cached) {
-        // The cache holds something this store did not write: replace it.
-        await write(key, durable, durable.version, "fill");
-        return durable;
-      }
+      const entry = wrap(durable, durable.version);
       try {
-        await bounded(() => cache.create(key, wrap(durable, durable.version)));
+        // A miss: insert-if-absent, so a write or a tombstone that got in first wins. A tombstone
+        // or an unreadable entry: replaced only if it is still the one seen before the durable
+        // read (a cache without versions keeps it, and loads keep asking the durable store).
+        if (!cached) await bounded(() => cache.create(key, entry));
+        else if (cached.version !== undefined && cached.version !== null) {
+          const seen = cached.version;
+          await bounded(() => cache.save(key, entry, seen));
+        }
       } catch (error) {
-        // An entry appeared meanwhile (a write or another refill): keep it, it is at least as new.
-        if (!codeOf(error, "SESSION_EXISTS")) report("fill", error);
+        if (!lostRace(error)) report("fill", error);
       }
       return durable;
     },
@@ -303,27 +379,36 @@ export function tieredStore(options: TieredStoreOptions): TieredStore {
     async create(key: string, record: SessionRecord): Promise<Version | undefined> {
       requireKey(key, "create");
       const version = versionOf(await store.create(key, record));
-      await write(key, record, version);
+      await writeThrough(key, record, version);
       return version;
     },
 
     async save(key: string, record: SessionRecord, version?: Version): Promise<Version | undefined> {
       requireKey(key, "save");
+      // An already-expired record ends the session (the core's conditional delete): treated as a
+      // delete that only happens at `version`.
+      const ending = !(record.expires > record.active);
+      const before = ending ? await store.load(key, 0) : null;
       let saved: Version | undefined;
       try {
         saved = versionOf(await store.save(key, record, version));
       } catch (error) {
-        if (codeOf(error, "SESSION_INTERRUPTED") || codeOf(error, "SESSION_CONFLICT")) await evict(key);
+        if (codeOf(error, "SESSION_INTERRUPTED") || codeOf(error, "SESSION_CONFLICT")) {
+          await evict(key, ending ? (before?.expires ?? 0) : record.expires);
+        }
         throw error;
       }
-      await write(key, record, saved);
+      if (ending) await invalidate(key, before?.expires ?? 0);
+      else await writeThrough(key, record, saved);
       return saved;
     },
 
     async delete(key: string): Promise<void> {
       requireKey(key, "delete");
+      // Read first: the tombstone must outlive any copy of this record a refill may still write.
+      const before = await store.load(key, 0);
       await store.delete(key);
-      await bounded(() => cache.delete(key));
+      await invalidate(key, before?.expires ?? 0);
     },
   };
   if (typeof store.clearExpired === "function") {

@@ -10,6 +10,7 @@ import process from "node:process";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { createClient } from "redis";
+import fc from "fast-check";
 import { Redis as IORedis } from "ioredis";
 import { createSessions, memoryStore, SessionError } from "../mod.ts";
 import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../mod.ts";
@@ -95,6 +96,9 @@ function hangingStore(): SessionStore {
   const hang = (): Promise<never> => new Promise<never>(() => {});
   return { load: hang, create: hang, save: hang, delete: hang };
 }
+
+/** The raw cache entry holds no session: absent, or a tombstone (an envelope without data). */
+const noSession = (raw: LoadedRecord | null): boolean => raw === null || !raw.data.includes('"d":');
 
 const isCode = (code: string) => (error: unknown): boolean => error instanceof SessionError && error.code === code;
 
@@ -186,7 +190,7 @@ describe("tieredStore()", () => {
       t.store.save(key, record(now, { data: '{"mine":true}' }), stale?.version),
       isCode("SESSION_CONFLICT"),
     );
-    assert.equal(await t.cache.load(key, now), null, "evicted");
+    assert.ok(noSession(await t.cache.load(key, now)), "evicted: no session data left in the cache (a tombstone at most)");
     const fresh = await t.store.load(key, now);
     assert.equal(fresh?.data, '{"other":true}', "the retry reads the durable record");
     assert.equal(await t.store.save(key, record(now, { data: '{"mine":true}' }), fresh?.version), 3);
@@ -282,7 +286,7 @@ describe("tieredStore()", () => {
     await t.store.create(key, record(now));
     await t.store.delete(key);
     assert.equal(await t.durable.load(key, now), null);
-    assert.equal(await t.cache.load(key, now), null);
+    assert.ok(noSession(await t.cache.load(key, now)), "no session data left in the cache (a tombstone at most)");
     assert.equal(await t.store.load(key, now), null);
     await t.store.delete(key);
   });
@@ -513,4 +517,260 @@ describe("tieredStore() with Redis", () => {
     assert.equal(hit?.version, v2);
     assert.equal(hit?.data, '{"b":2}');
   });
+});
+
+// ---- no resurrection: a delete that resolved stays deleted, whatever was in flight ----
+
+/** A promise with its resolver. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+type Method = "load" | "create" | "save" | "delete";
+
+/**
+ * Wrap a store so that the next call of a method can be held: `"before"` holds it before the
+ * inner store sees it (the write lands late), `"after"` holds its answer once the inner store
+ * has acted (the caller goes on late). `reached` resolves when the call is held.
+ */
+function pausable(inner: SessionStore): {
+  store: SessionStore;
+  pauseNext(method: Method, when: "before" | "after"): { reached: Promise<void>; release: () => void };
+} {
+  const gates: { method: Method; when: "before" | "after"; reached: () => void; release: Promise<void> }[] = [];
+  const call = (method: Method) => async (...args: unknown[]): Promise<unknown> => {
+    const index = gates.findIndex((gate) => gate.method === method);
+    const gate = index >= 0 ? gates.splice(index, 1)[0] : undefined;
+    if (gate?.when === "before") {
+      gate.reached();
+      await gate.release;
+    }
+    const outcome = await (inner[method] as (...a: unknown[]) => Promise<unknown>).apply(inner, args).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    if (gate?.when === "after") {
+      gate.reached();
+      await gate.release;
+    }
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  };
+  const store = {
+    load: call("load"),
+    create: call("create"),
+    save: call("save"),
+    delete: call("delete"),
+  } as SessionStore;
+  return {
+    store,
+    pauseNext(method, when) {
+      const reached = deferred();
+      const release = deferred();
+      gates.push({ method, when, reached: reached.resolve, release: release.promise });
+      return { reached: reached.promise, release: release.resolve };
+    },
+  };
+}
+
+/** The engine's conditional end of a record: a compare-and-set save of an already-expired record. */
+const tombstone = (now: number): SessionRecord => ({ data: "", expires: 1, created: 0, active: now });
+
+/** Assert that the key is gone through the tiered store, now and later, and in the durable store. */
+async function assertGone(store: SessionStore, durable: SessionStore, key: string, now: number): Promise<void> {
+  for (const at of [now, now + 1, now + 30_000]) {
+    assert.equal(await store.load(key, at), null, `resurrected at +${at - now} ms`);
+  }
+  assert.equal(await durable.load(key, now), null);
+}
+
+/** The race scenarios, for one pair of backends. `open` returns fresh tiers, or null to skip. */
+function resurrectionRaces(
+  name: string,
+  open: () => Promise<{ cache: SessionStore; durable: SessionStore; close?: () => Promise<void> } | null>,
+): void {
+  describe(`tieredStore(${name}) never resurrects a deleted session`, () => {
+    const setup = async () => {
+      const tiers = await open();
+      if (!tiers) return null;
+      const cache = pausable(tiers.cache);
+      const durable = pausable(tiers.durable);
+      const events: CacheErrorEvent[] = [];
+      const store = tieredStore({ cache: cache.store, store: durable.store, onCacheError: (e) => events.push(e) });
+      return { ...tiers, cachePause: cache, durablePause: durable, store, events, key: freshKey(), now: Date.now() };
+    };
+    const it = (title: string, fn: (t: NonNullable<Awaited<ReturnType<typeof setup>>>) => Promise<void>) =>
+      test(`tieredStore(${name}) ${title}`, async (context) => {
+        const t = await setup();
+        if (!t) return context.skip("backend unavailable");
+        try {
+          await fn(t);
+        } finally {
+          await t.close?.();
+        }
+      });
+
+    it("a refill that read the durable record before a delete, written to the cache after it", async (t) => {
+      await t.store.create(t.key, record(t.now));
+      await t.cache.delete(t.key); // a cache miss: the next load refills
+      const held = t.durablePause.pauseNext("load", "after");
+      const loading = t.store.load(t.key, t.now);
+      await held.reached; // the durable read is done, the cache fill not yet
+      await t.store.delete(t.key);
+      held.release();
+      assert.equal((await loading)?.data, '{"a":1}', "the load began before the delete");
+      await assertGone(t.store, t.durable, t.key, t.now);
+    });
+
+    it("a refill whose cache write itself lands after a delete", async (t) => {
+      await t.store.create(t.key, record(t.now));
+      await t.cache.delete(t.key);
+      const held = t.cachePause.pauseNext("create", "before");
+      const loading = t.store.load(t.key, t.now);
+      await held.reached;
+      await t.store.delete(t.key);
+      held.release();
+      await loading;
+      await assertGone(t.store, t.durable, t.key, t.now);
+    });
+
+    it("a save whose durable write preceded a delete and whose write-through follows it", async (t) => {
+      const v1 = await t.store.create(t.key, record(t.now));
+      const held = t.durablePause.pauseNext("save", "after");
+      const saving = t.store.save(t.key, record(t.now, { data: '{"a":2}' }), v1);
+      await held.reached;
+      await t.store.delete(t.key);
+      held.release();
+      await saving;
+      await assertGone(t.store, t.durable, t.key, t.now);
+    });
+
+    it("a save's cache write held until after a delete", async (t) => {
+      const v1 = await t.store.create(t.key, record(t.now));
+      const held = t.cachePause.pauseNext("save", "before");
+      const saving = t.store.save(t.key, record(t.now, { data: '{"a":2}' }), v1);
+      await held.reached;
+      await t.store.delete(t.key);
+      held.release();
+      await saving;
+      await assertGone(t.store, t.durable, t.key, t.now);
+    });
+
+    it("a create whose write-through follows a delete", async (t) => {
+      const held = t.durablePause.pauseNext("create", "after");
+      const creating = t.store.create(t.key, record(t.now));
+      await held.reached;
+      await t.store.delete(t.key);
+      held.release();
+      await creating;
+      await assertGone(t.store, t.durable, t.key, t.now);
+    });
+
+    it("the engine's tombstone save ends the record; a stale version cannot bring it back", async (t) => {
+      const v1 = await t.store.create(t.key, record(t.now));
+      const loaded = await t.store.load(t.key, t.now);
+      assert.equal(loaded?.version, v1);
+      await t.store.save(t.key, tombstone(t.now), v1);
+      assert.equal(await t.store.load(t.key, t.now), null);
+      await assert.rejects(
+        t.store.save(t.key, record(t.now, { data: '{"late":true}' }), v1),
+        (e: unknown) => isCode("SESSION_CONFLICT")(e) || isCode("SESSION_INTERRUPTED")(e),
+      );
+      await assert.rejects(t.store.save(t.key, record(t.now)), isCode("SESSION_INTERRUPTED"));
+      await assertGone(t.store, t.durable, t.key, t.now);
+    });
+
+    it("a refill racing the engine's tombstone save", async (t) => {
+      const v1 = await t.store.create(t.key, record(t.now));
+      await t.cache.delete(t.key);
+      const held = t.durablePause.pauseNext("load", "after");
+      const loading = t.store.load(t.key, t.now);
+      await held.reached;
+      await t.store.save(t.key, tombstone(t.now), v1);
+      held.release();
+      await loading;
+      await assertGone(t.store, t.durable, t.key, t.now);
+    });
+
+    it("a genuinely new create after a delete is served, then cached", async (t) => {
+      await t.store.create(t.key, record(t.now));
+      await t.store.delete(t.key);
+      await t.store.create(t.key, record(t.now, { data: '{"again":true}' }));
+      assert.equal((await t.store.load(t.key, t.now))?.data, '{"again":true}');
+      const second = await t.store.load(t.key, t.now);
+      assert.equal(second?.data, '{"again":true}');
+      await t.store.save(t.key, record(t.now, { data: '{"again":2}' }), second?.version);
+      assert.equal((await t.store.load(t.key, t.now))?.data, '{"again":2}');
+      assert.deepEqual(t.events, []);
+    });
+  });
+}
+
+resurrectionRaces("memory over memory", async () => ({ cache: memoryStore(), durable: memoryStore() }));
+
+resurrectionRaces("redis over memory", async () => {
+  if (!(await redisUp())) return null;
+  const client = await connectNodeRedis();
+  const prefix = prefixFor(`race-${freshKey().slice(-6)}`);
+  return {
+    cache: redisStore({ client, prefix }),
+    durable: memoryStore(),
+    close: async () => {
+      await dropPrefix(client, prefix);
+      client.destroy();
+    },
+  };
+});
+
+test("tieredStore() never resurrects under randomized interleavings of loads, saves, deletes and creates", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.scheduler(), fc.boolean(), fc.boolean(), async (s, cold, recreate) => {
+      const now = Date.now();
+      const key = freshKey();
+      const cacheInner = memoryStore();
+      const durableInner = memoryStore();
+      let scheduled = false;
+      const through = (inner: SessionStore, tier: string): SessionStore => {
+        const call = (method: Method) => async (...args: unknown[]): Promise<unknown> => {
+          if (scheduled) await s.schedule(Promise.resolve(), `${tier}.${method}`);
+          return (inner[method] as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
+        };
+        return { load: call("load"), create: call("create"), save: call("save"), delete: call("delete") } as SessionStore;
+      };
+      const store = tieredStore({
+        cache: through(cacheInner, "cache"),
+        store: through(durableInner, "durable"),
+        cacheTimeout: 0,
+        onCacheError: () => {},
+      });
+      const v1 = await store.create(key, record(now));
+      if (cold) await cacheInner.delete(key);
+      scheduled = true;
+      const settle = <T>(p: Promise<T>) => p.then((value) => ({ value }), (error: unknown) => ({ error }));
+      const loads = [settle(store.load(key, now)), settle(store.load(key, now))];
+      const save = settle(store.save(key, record(now, { data: '{"a":2}' }), v1));
+      const deleted = store.delete(key);
+      const afterDelete = deleted.then(() => store.load(key, now));
+      const afterDeleteSave = deleted.then(() => settle(store.save(key, record(now, { data: '{"late":1}' }), v1)));
+      await s.waitIdle();
+      await Promise.all([...loads, save, deleted]);
+      assert.equal(await afterDelete, null, "a load after the delete resolved");
+      const lateSave = await afterDeleteSave;
+      assert.ok("error" in lateSave, "a save after the delete resolved is refused");
+      scheduled = false;
+      assert.equal(await store.load(key, now), null, `resurrected: ${s.report().map((r) => r.label).join(" ")}`);
+      assert.equal(await store.load(key, now + 1), null);
+      assert.equal(await durableInner.load(key, now), null);
+      if (recreate) {
+        await store.create(key, record(now, { data: '{"new":1}' }));
+        assert.equal((await store.load(key, now))?.data, '{"new":1}');
+        assert.equal((await store.load(key, now))?.data, '{"new":1}');
+      }
+    }),
+    { numRuns: 200 },
+  );
 });
