@@ -45,7 +45,7 @@
  * *file* at that name comes from satchel 0.1 and is honoured, and broken when stale with
  * `unlink` (which cannot remove a lock directory); run only one version against one directory.
  * Until a lock is abandoned, writes to that one session wait `lockTimeoutMs` and then fail with
- * `STORE_UNAVAILABLE`. tests/store_file_processes.test.ts races child processes on this.
+ * `STORE_UNAVAILABLE`. satchel's test suite races child processes on this.
  *
  * **Expiry.** Files have no native TTL. `load(key, now)` re-checks `expires > now` on the
  * caller's clock and never deletes or creates anything; run `clearExpired(now)` (for example

@@ -47,7 +47,7 @@
  *   the delete, so a genuinely new `create` under the key is cached again.
  * After `delete()` resolves, loads through this store return `null` until a new `create`, with
  * any interleaving of the loads, saves and creates in flight, in this process or another sharing
- * the cache (tests/store_tiered.test.ts forces each interleaving and runs a randomized scheduler).
+ * the cache (satchel's test suite forces each interleaving and runs a randomized scheduler).
  * Limits: the cache must have compare-and-set versions (the memory and Redis stores do); with a
  * cache without them, tombstones and unreadable entries are left in place (loads keep reading the
  * durable store until a tombstone expires) and write-throughs overwrite blindly. A tombstone the

@@ -55,9 +55,12 @@ const taggedLeaf = fc.oneof(
   fc.date({ noInvalidDate: false }),
   fc.uint8Array({ maxLength: 8 }),
 );
+// Map keys and Set members are primitives: with object keys, deepEqual may pair two equal-looking
+// keys in another order (Bun does), which says nothing about the serializer.
+const member = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null));
 const taggedSafe = tree(taggedLeaf, (inner) => [
-  fc.array(fc.tuple(inner, inner), { maxLength: 3 }).map((entries) => new Map(entries)),
-  fc.array(inner, { maxLength: 3 }).map((items) => new Set(items)),
+  fc.array(fc.tuple(member, inner), { maxLength: 3 }).map((entries) => new Map(entries)),
+  fc.array(member, { maxLength: 3 }).map((items) => new Set(items)),
 ]);
 
 class Point {
