@@ -156,6 +156,7 @@ export class ServerSessions {
         s.created = created;
         s.expiry = expiry;
         s.active = now;
+        s.base = record.data;
         return;
       } catch (error) {
         if (!(error instanceof SessionError && error.code === "SESSION_CONFLICT") || attempt + 1 >= SAVE_ATTEMPTS) throw error;
