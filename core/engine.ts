@@ -10,7 +10,7 @@ import { getCookie, serializeCookie } from "./cookie.ts";
 import type { CookieAttributes } from "./cookie.ts";
 import { CookieCodec } from "./cookie_store.ts";
 import type { CookieStore } from "./cookie_store.ts";
-import { SessionError, storeFailure } from "./errors.ts";
+import { contractError, SessionError, storeFailure } from "./errors.ts";
 import type { StoreOperation } from "./errors.ts";
 import { isWellFormedId } from "./id.ts";
 import type { Config, SessionEvent } from "./options.ts";
@@ -91,7 +91,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     const config = this.#c;
     return {
       config,
-      call: (operation, op, ms) => this.#call(operation, op, ms),
+      call: (operation, op, sensitive, ms) => this.#call(operation, op, sensitive, ms),
       emit: (type, reason) => this.#emit(type, reason),
       record: (data, created, expiry, now) => this.#record(data, created, expiry, now),
       parse: (text) => this.#parse(text),
@@ -135,7 +135,12 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
    * else becomes a sanitized `STORE_UNAVAILABLE` (no driver object, id, key or data in it), which
    * is reported: to `onEvent`, or logged when there is none.
    */
-  async #call<R>(operation: StoreOperation, op: () => Promise<R>, ms: number = this.#c.storeTimeout): Promise<R> {
+  async #call<R>(
+    operation: StoreOperation,
+    op: () => Promise<R>,
+    sensitive?: () => string[],
+    ms: number = this.#c.storeTimeout,
+  ): Promise<R> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (ms === 0) return await op();
@@ -146,8 +151,9 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
         }),
       ]);
     } catch (error) {
-      if (error instanceof SessionError && error.code !== "STORE_UNAVAILABLE") throw error;
-      const failure = storeFailure(operation, error);
+      // A store's own contract errors keep their code, with a fixed message and no cause.
+      if (error instanceof SessionError && error.code !== "STORE_UNAVAILABLE") throw contractError(error);
+      const failure = storeFailure(operation, error, sensitive?.() ?? []);
       this.#reporter.storeFailure(operation, failure);
       throw failure;
     } finally {
@@ -278,7 +284,12 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
 
   async cycle(s: SessionState): Promise<void> {
     if (!this.#server) return; // the cookie store just re-signs
-    await this.#server.cycle(s);
+    s.cycling = true;
+    try {
+      await this.#server.cycle(s);
+    } finally {
+      s.cycling = false;
+    }
     s.changes = new Map();
     s.replays = new Map();
     s.observed = new Set();
@@ -316,11 +327,6 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
       const ok = response.status >= 100 && response.status < 500;
       if (save && ok) {
         const now = this.#c.now();
-        const browserClose = expireAtBrowserClose(s);
-        let maxAge = browserClose ? undefined : expiryAge(s);
-        if (maxAge !== undefined && this.#c.absoluteMs !== undefined) {
-          maxAge = Math.min(maxAge, Math.floor((s.created + this.#c.absoluteMs - now) / 1000));
-        }
         let value: string | null;
         if (this.#codec) {
           s.active = now;
@@ -329,6 +335,12 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
           s.reissue = false;
         } else {
           value = await this.#persist(s, now, wanted);
+        }
+        // After the save: a merge may have taken another request's expiry.
+        const browserClose = expireAtBrowserClose(s);
+        let maxAge = browserClose ? undefined : expiryAge(s);
+        if (maxAge !== undefined && this.#c.absoluteMs !== undefined) {
+          maxAge = Math.min(maxAge, Math.floor((s.created + this.#c.absoluteMs - now) / 1000));
         }
         if (value !== null) {
           const attributes: CookieAttributes = {

@@ -202,6 +202,34 @@ function plainCause(description: Description): Error {
   return cause;
 }
 
+/** Remove every occurrence of the values the caller knows are sensitive (3+ characters), longest first. */
+function scrub(text: string, sensitive: readonly string[]): string {
+  const values = sensitive.filter((value) => typeof value === "string" && value.length >= 3).sort((a, b) => b.length - a.length);
+  for (const value of values) text = text.split(value).join("[redacted]");
+  return text;
+}
+
+function codeOf(error: Error): { code?: string | number } {
+  const code = (error as Error & { code?: unknown }).code;
+  return typeof code === "string" || typeof code === "number" ? { code } : {};
+}
+
+const CONTRACT_MESSAGES: Partial<Record<SessionErrorCode, string>> = {
+  SESSION_CONFLICT: "The session was changed by another request since it was loaded.",
+  SESSION_EXISTS: "A session record already exists under this key.",
+  COOKIE_TOO_LARGE: "The session is too large for the store.",
+  SERIALIZATION_FAILED: "The session store refused the session data.",
+};
+
+/**
+ * A store's own contract error (`SESSION_INTERRUPTED`, `SESSION_CONFLICT`, `SESSION_EXISTS`, ...)
+ * rebuilt with a fixed message and no cause: a store may have put a key or a driver error in them.
+ */
+export function contractError(error: SessionError): SessionError {
+  if (error.code === "SESSION_INTERRUPTED") return interrupted();
+  return new SessionError(error.code, CONTRACT_MESSAGES[error.code] ?? "The session store refused the operation.");
+}
+
 /** The errors `storeFailure` built, already sanitized: passed in again, they are returned as they are. */
 const builtByStoreFailure = new WeakSet<SessionError>();
 
@@ -218,8 +246,17 @@ const builtByStoreFailure = new WeakSet<SessionError>();
  * message, sanitized, and its cause is replaced the same way. An error this function built is
  * returned unchanged.
  */
-export function storeFailure(operation: StoreOperation, error: unknown): SessionError {
+export function storeFailure(operation: StoreOperation, error: unknown, sensitive: readonly string[] = []): SessionError {
   if (error instanceof SessionError && builtByStoreFailure.has(error)) return error;
+  if (sensitive.length > 0) {
+    const failure = storeFailure(operation, error);
+    const cause = failure.cause as Error | undefined;
+    const scrubbed = new SessionError("STORE_UNAVAILABLE", scrub(failure.message, sensitive), cause === undefined ? undefined : {
+      cause: plainCause({ name: cause.name, message: scrub(cause.message, sensitive), ...codeOf(cause) }),
+    });
+    builtByStoreFailure.add(scrubbed);
+    return scrubbed;
+  }
   let message: string;
   let cause: Description | undefined;
   if (error instanceof SessionError && error.code === "STORE_UNAVAILABLE") {

@@ -35,7 +35,8 @@ import type { LoadedRecord, SessionRecord, SessionStore, Version } from "./types
 /** What the store-backed half needs from the engine. */
 export interface Kit {
   readonly config: Config;
-  call<R>(operation: StoreOperation, op: () => Promise<R>, ms?: number): Promise<R>;
+  /** Run a store call; `sensitive` lists what a failure's message must not contain (asked only on failure). */
+  call<R>(operation: StoreOperation, op: () => Promise<R>, sensitive?: () => string[], ms?: number): Promise<R>;
   emit(type: SessionEvent["type"], reason?: SessionEvent["reason"]): void;
   record(data: Map<string, unknown>, created: number, expiry: number | string | undefined, now: number): SessionRecord;
   parse(text: string): Map<string, unknown> | null;
@@ -59,9 +60,45 @@ function conflict(): SessionError {
   return new SessionError("SESSION_CONFLICT", "The session was changed by a concurrent request: a key this request read and then wrote changed meanwhile.");
 }
 
+/** Re-run `session.modify()` functions on a fresh value; a function that throws on it is a conflict. */
+function replay(fns: readonly ((current: unknown) => unknown)[], current: unknown): unknown {
+  try {
+    for (const fn of fns) current = fn(current);
+  } catch (error) {
+    throw new SessionError("SESSION_CONFLICT", "A modify() function failed when re-applied to the value a concurrent request saved.", { cause: error });
+  }
+  return current === undefined ? DELETED : current;
+}
+
 /** A dead record: saved at a version, it ends the record for everyone still holding that version. */
 function tombstone(now: number): SessionRecord {
   return { data: "", expires: 1, created: 0, active: now };
+}
+
+/**
+ * What a failed store call's message must not contain: the key, the id and the session's values
+ * (a driver may quote a parameter). Built only when a call fails.
+ */
+function sensitive(key: string, s?: SessionState, record?: SessionRecord): () => string[] {
+  return () => {
+    const list = [key];
+    if (s?.id) list.push(s.id);
+    if (record) list.push(record.data);
+    if (s) {
+      for (const value of s.data.values()) {
+        if (typeof value === "string") list.push(value);
+        else if (value !== null && value !== undefined) {
+          try {
+            const text = JSON.stringify(value);
+            if (typeof text === "string" && text.length <= 4096) list.push(text);
+          } catch {
+            // Not JSON: nothing a driver could have quoted.
+          }
+        }
+      }
+    }
+    return list;
+  };
 }
 
 /** Store-backed sessions for one `createSessions()`. */
@@ -94,7 +131,7 @@ export class ServerSessions {
     const tries = this.#hasher ? this.#secrets : 1;
     for (let index = 0; index < tries; index++) {
       const key = await this.key(id, index);
-      const record = await this.#kit.call("load", () => store.load(key, now));
+      const record = await this.#kit.call("load", () => store.load(key, now), () => [key, id]);
       if (record) return { record, key, index };
     }
     return null;
@@ -103,7 +140,7 @@ export class ServerSessions {
   /** Delete a record, for an ended session found at load. */
   async drop(key: string): Promise<void> {
     const store = this.#store;
-    await this.#kit.call("delete", () => store.delete(key));
+    await this.#kit.call("delete", () => store.delete(key), () => [key]);
   }
 
   /** Insert the session under a fresh id, retrying on collision (Django's `create`). */
@@ -114,7 +151,7 @@ export class ServerSessions {
       const id = newSessionId();
       const key = await this.key(id);
       try {
-        const version = await this.#kit.call("create", () => store.create(key, record));
+        const version = await this.#kit.call("create", () => store.create(key, record), sensitive(key, s, record));
         s.id = id;
         s.storeKey = key;
         s.keyIndex = 0;
@@ -133,7 +170,10 @@ export class ServerSessions {
 
   /** Write a live session back: compare-and-set, merging onto concurrent saves; moves it first when found under an old secret. */
   async save(s: SessionState, now: number): Promise<void> {
-    if (s.keyIndex > 0) return await this.#rekey(s, now);
+    if (s.keyIndex > 0) {
+      await this.#rekey(s, now);
+      return;
+    }
     await this.#saveLoop(s, now, s.data, s.version, s.created, s.expiry);
   }
 
@@ -150,7 +190,7 @@ export class ServerSessions {
     for (let attempt = 0; ; attempt++) {
       const record = this.#kit.record(data, created, expiry, now);
       try {
-        const next = await this.#kit.call("save", () => store.save(key, record, version));
+        const next = await this.#kit.call("save", () => store.save(key, record, version), sensitive(key, s, record));
         s.version = next ?? undefined;
         s.data = data;
         s.created = created;
@@ -163,7 +203,7 @@ export class ServerSessions {
       }
       this.#kit.emit("session.conflict");
       await backoff(attempt);
-      const fresh = await this.#kit.call("load", () => store.load(key, now));
+      const fresh = await this.#kit.call("load", () => store.load(key, now), sensitive(key, s));
       if (!fresh) throw interrupted();
       data = this.merge(s, fresh.data);
       version = fresh.version;
@@ -177,21 +217,25 @@ export class ServerSessions {
     const kit = this.#kit;
     const fresh = kit.parse(freshText) ?? new Map<string, unknown>();
     const original = s.base === null ? new Map<string, unknown>() : kit.parse(s.base) ?? new Map<string, unknown>();
-    const strict = kit.config.conflicts === "error" && !s.cleared;
     const text = (map: Map<string, unknown>, key: string): string => (map.has(key) ? kit.encode(key, map.get(key)) : "");
+    if (s.cleared && kit.config.conflicts === "error") {
+      // clear() then save: wiping keys another request changed since this one loaded is a conflict.
+      for (const key of new Set([...original.keys(), ...fresh.keys()])) {
+        if (text(original, key) !== text(fresh, key)) throw conflict();
+      }
+    }
+    const strict = kit.config.conflicts === "error" && !s.cleared;
     const merged = s.cleared ? new Map<string, unknown>() : new Map(fresh);
     for (const [key, change] of s.changes) {
       let value: unknown = change;
       const replays = s.replays.get(key);
       if (replays) {
-        let current: unknown = merged.get(key);
-        for (const fn of replays) current = fn(current);
-        value = current === undefined ? DELETED : current;
+        value = replay(replays, merged.get(key));
       } else if (strict && (s.observed === null || s.observed.has(key))) {
-        const before = text(original, key);
-        const theirs = text(fresh, key);
-        const ours = value === DELETED ? "" : kit.encode(key, value);
-        if (theirs !== before && theirs !== ours) throw conflict();
+        // Changed meanwhile: even to the value this request writes (two increments of 0 both write 1).
+        // Deleting a key that is gone already is no conflict; consuming it with pop() is.
+        const idempotent = value === DELETED && !fresh.has(key) && !s.popped.has(key);
+        if (!idempotent && text(fresh, key) !== text(original, key)) throw conflict();
       }
       if (value === DELETED) merged.delete(key);
       else merged.set(key, value);
@@ -204,10 +248,7 @@ export class ServerSessions {
         const before = text(original, key);
         const ours = text(s.data, key);
         if (ours === before) continue;
-        if (strict) {
-          const theirs = text(fresh, key);
-          if (theirs !== before && theirs !== ours) throw conflict();
-        }
+        if (strict && text(fresh, key) !== before) throw conflict();
         if (s.data.has(key)) merged.set(key, s.data.get(key));
         else merged.delete(key);
       }
@@ -216,7 +257,8 @@ export class ServerSessions {
   }
 
   /** Store the session under the current secret's key of the same id, then retire the old record. */
-  async #rekey(s: SessionState, now: number): Promise<void> {
+  /** Returns the old key when another request is moving the record (and will retire it), else `null`. */
+  async #rekey(s: SessionState, now: number): Promise<string | null> {
     const store = this.#store;
     const oldKey = s.storeKey!;
     const oldVersion = s.version;
@@ -240,8 +282,12 @@ export class ServerSessions {
       s.storeKey = key;
       s.keyIndex = 0;
       await this.#saveLoop(s, now, this.merge(s, fresh.data), fresh.version, fresh.created, s.expiryChanged ? s.expiry : fresh.expiry);
+      // The request that created the new record retires the old one; doing it here too would make
+      // that request mistake the old record's absence for a logout.
+      return oldKey;
     }
     await this.#retire(s, oldKey, oldVersion, oldBase, moved, now);
+    return null;
   }
 
   /** `cycleKey()`: the same data under a new id; the old record retired at the version this request knows. */
@@ -250,12 +296,16 @@ export class ServerSessions {
     const live = s.live && s.storeKey !== null;
     // Found under an old secret's key: move it to the current key first (a concurrent request may
     // be doing the same), so that the id is retired under the one key everyone uses.
-    if (live && s.keyIndex > 0) await this.#rekey(s, now);
+    let moving: string | null = null;
+    if (live && s.keyIndex > 0) moving = await this.#rekey(s, now);
     const oldKey = s.storeKey;
     const oldVersion = s.version;
     const oldBase = s.base;
     await this.create(s, now);
     if (live) await this.#retire(s, oldKey!, oldVersion, oldBase, true, now);
+    // Another request is still moving the pre-login record off the old secret's key: end that copy
+    // too, so the old id cannot be found through the fallback secret (that request then fails).
+    if (moving !== null) await this.#kit.call("delete", () => this.#store.delete(moving), () => [moving]);
     this.#kit.emit("session.cycled");
   }
 
@@ -292,8 +342,10 @@ export class ServerSessions {
         }
         const fresh = gone ? null : await kit.call("load", () => store.load(oldKey, now));
         if (!fresh) {
-          if (moved) throw interrupted(); // a logout deleted the old record: the session is over
-          return; // whoever moved it retired it
+          // Only the request that created the new record retires the old one, so the old record
+          // gone means a logout deleted it (and deletes the new key next): the session is over.
+          if (moved) throw interrupted();
+          return;
         }
         // Someone wrote to the old record after this request read it: carry that into the new one.
         await this.#carry(s, base, fresh.data, now);
@@ -330,11 +382,29 @@ export class ServerSessions {
       if (!current) throw interrupted();
       const data = kit.parse(current.data) ?? new Map<string, unknown>();
       for (const [name, value] of delta) {
+        const replays = s.replays.get(name);
+        if (replays) {
+          // This request's modify() functions, re-run on the other request's value.
+          const next = replay(replays, value === ABSENT ? undefined : value);
+          if (next === DELETED) data.delete(name);
+          else data.set(name, next);
+          continue;
+        }
+        // Both changed it and the other request landed first: this request's value stays, and
+        // if this request had read the key first, that is a lost read-modify-write.
+        let ours = false;
+        let observed = false;
         if (s.changes.has(name)) {
-          // Both changed it: the other request landed first.
-          const ours = s.changes.get(name);
-          const same = (ours === DELETED ? "" : kit.encode(name, ours)) === (value === ABSENT ? "" : kit.encode(name, value));
-          if (!same && kit.config.conflicts === "error" && !s.replays.has(name)) throw conflict();
+          ours = true;
+          observed = s.observed === null || s.observed.has(name);
+        } else if (s.manual) {
+          // Changed in place (modified = true): compare with what this request loaded.
+          const mine = s.data.has(name) ? kit.encode(name, s.data.get(name)) : "";
+          const loaded = before.has(name) ? kit.encode(name, before.get(name)) : "";
+          ours = observed = mine !== loaded;
+        }
+        if (ours) {
+          if (observed && kit.config.conflicts === "error") throw conflict();
           continue;
         }
         if (value === ABSENT) data.delete(name);
@@ -365,7 +435,7 @@ export class ServerSessions {
     if (s.keyIndex > 0 && s.id !== null) {
       for (let index = 0; index < this.#secrets; index++) if (index !== s.keyIndex) keys.push(await this.key(s.id, index));
     }
-    for (const key of keys) await this.#kit.call("delete", () => store.delete(key));
+    for (const key of keys) await this.#kit.call("delete", () => store.delete(key), sensitive(key, s));
     this.#kit.emit("session.flushed");
   }
 
@@ -375,7 +445,7 @@ export class ServerSessions {
     const key = s.storeKey!;
     try {
       const fresh = this.#kit.record(s.data, s.created, s.expiry, now);
-      const next = await this.#kit.call("save", () => store.save(key, fresh, s.version));
+      const next = await this.#kit.call("save", () => store.save(key, fresh, s.version), sensitive(key, s, fresh));
       s.version = next ?? undefined;
       s.active = now;
     } catch {
@@ -391,6 +461,6 @@ export class ServerSessions {
       throw new TypeError("Session store doesn't support clearing expired sessions.");
     }
     // A sweep of a large store may take long: no request is waiting on it, so no timeout.
-    return await this.#kit.call("clearExpired", () => store.clearExpired!(now), 0);
+    return await this.#kit.call("clearExpired", () => store.clearExpired!(now), undefined, 0);
   }
 }

@@ -78,10 +78,14 @@ export class SessionState {
   observed: Set<string> | null = new Set();
   /** `session.modify()` functions per key since its last plain write, re-applied on a conflict. */
   replays: Map<string, Modifier[]> = new Map();
+  /** Keys removed by `pop()`: a value consumed, so a concurrent change or removal of it is a conflict. */
+  popped: Set<string> = new Set();
   /** The data as stored when loaded (serialized), for telling what changed meanwhile. */
   base: string | null = null;
   /** `commit` has run: the session can no longer change. */
   committed = false;
+  /** `cycleKey()` is running: changes now would be lost when it resets the change log. */
+  cycling = false;
   /** The request URL when it was plain HTTP (for the insecure-cookie warning), else `null`. */
   url: string | null = null;
   /** The stored record already equals this state (set by cycleKey, cleared by any change). */
@@ -112,6 +116,9 @@ export class SessionState {
 
   /** Throw when the response is already committed: a later change would be silently lost. */
   open(action: string): void {
+    if (this.cycling) {
+      throw new TypeError(`Cannot ${action}: cycleKey() is still running; await it first`);
+    }
     if (this.committed) {
       throw new TypeError(
         `Cannot ${action}: the session was already committed to the response, so the change would be lost. ` +
@@ -263,6 +270,8 @@ export class Session<T extends object = SessionData> {
     s.open(`modify session key "${key}"`);
     if (typeof fn !== "function") throw new TypeError(`Cannot modify session key "${key}": expected a function`);
     this.#touchKey(key);
+    // Reading through modify() counts as seeing the value: a later plain set() of it is a read-modify-write.
+    s.see(key);
     const next = fn(s.data.get(key) as T[K] | undefined);
     if (next !== undefined) s.host.check(key, next);
     // Anchored on a plain write of this request: nothing to re-apply, the result is just a value.
@@ -310,6 +319,7 @@ export class Session<T extends object = SessionData> {
     const value = s.data.get(key) as T[K];
     s.data.delete(key);
     s.write(key, DELETED);
+    s.popped.add(key);
     return value;
   }
 
@@ -322,6 +332,8 @@ export class Session<T extends object = SessionData> {
     s.host.check(key, value);
     s.data.set(key, value);
     s.write(key, value);
+    // Re-applied on a conflict: a concurrent request that set the key first keeps its value.
+    s.replays.set(key, [(current) => (current === undefined ? value : current)]);
     return value;
   }
 
