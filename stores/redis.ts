@@ -6,17 +6,28 @@
  *
  * | client | shape used | notes |
  * |---|---|---|
- * | ioredis (`new Redis()`) | `call(command, ...args)` | tested with v6 |
+ * | ioredis (`new Redis()`, or `new Redis.Cluster(nodes)`) | `call(command, ...args)` | tested with v6 |
  * | Bun (`Bun.redis`, `new Bun.RedisClient(url)`) | `send(command, args)` | Bun only |
+ * | node-redis cluster (`createCluster()`, connected) | `sendCommand(key, false, argv)` | recognised by its `getSlotMaster()`; tested with v6 |
  * | node-redis (`createClient()`, connected) | `sendCommand(argv)` | tested with v6 |
  * | Upstash REST (`new Redis({ url, token })` from `@upstash/redis`) | `exec(argv)` | needs the generic `exec` method (tested with 1.39) |
  *
- * The shapes are tried in that order (`call`, then `send`, then `sendCommand`, then
- * `exec`), so any other client fits by passing `{ sendCommand: (argv) => ... }`: a function
- * that sends one command, given as an array of strings, and resolves to its reply. Every
- * command the store sends touches exactly one key, `argv[1]` (`argv[3]` for `EVAL`), which is
- * what a cluster client's generic call may need to route it. The client is never imported
- * here: you install, configure, connect and close it.
+ * The shapes are tried in that order (`call`, then `send`, then `sendCommand` with
+ * `getSlotMaster`, then `sendCommand`, then `exec`), so any other client fits by passing
+ * `{ sendCommand: (argv) => ... }`: a function that sends one command, given as an array of
+ * strings, and resolves to its reply. The client is never imported here: you install,
+ * configure, connect and close it.
+ *
+ * Redis Cluster: every command the store sends touches exactly one key, `argv[1]` (`argv[3]`
+ * for `EVAL`, whose script declares that one key and touches no other), so each goes to the
+ * master owning that key's slot and none is ever cross-slot. ioredis's `Cluster` finds the key
+ * itself; node-redis's cluster is handed it as the routing key, with `isReadonly` false, so
+ * reads go to the master even with `useReplicas`: a replica may lag, and a read-your-writes
+ * miss would look like a lost session or a spurious conflict. For the same reason keep
+ * ioredis's `scaleReads` at its default, `"master"`. The default prefix has no hash tag, so
+ * sessions spread over all slots; a prefix holding `{...}` would put every session in one slot
+ * (one master). Tested on a three-master Redis 7 cluster with both clients
+ * (tests/store_redis_cluster.test.ts).
  *
  * Round trips: `load` is one `GET`; `create` is one `SET ... NX PXAT`; `save` is one `EVAL` of
  * a short Lua script; `delete` is one `DEL`. Needs Redis 6.2 or later (for `PXAT`), or a
@@ -81,7 +92,19 @@ export interface NodeRedisLike {
   sendCommand(args: string[]): Promise<unknown>;
 }
 
-/** ioredis: `redis.call("GET", key)`. */
+/**
+ * node-redis's cluster (`createCluster()`): `sendCommand(firstKey, isReadonly, argv)` routes
+ * `argv` to the master of `firstKey`'s slot. Recognised by `getSlotMaster`, which a single-node
+ * client lacks.
+ */
+export interface NodeRedisClusterLike {
+  /** Send one command (`["GET", key]`), routed by `firstKey`, and resolve to its reply. */
+  sendCommand(firstKey: string, isReadonly: boolean, args: string[]): Promise<unknown>;
+  /** The master serving a hash slot (only its presence is used). */
+  getSlotMaster(slot: number): unknown;
+}
+
+/** ioredis (a single node or a `Cluster`): `redis.call("GET", key)`. */
 export interface IORedisLike {
   /** Send one command and resolve to its reply. */
   call(command: string, ...args: string[]): Promise<unknown>;
@@ -100,11 +123,11 @@ export interface UpstashRedisLike {
 }
 
 /** Any client `redisStore()` can drive; see the module documentation for how it is recognised. */
-export type RedisLike = IORedisLike | BunRedisLike | NodeRedisLike | UpstashRedisLike;
+export type RedisLike = IORedisLike | BunRedisLike | NodeRedisClusterLike | NodeRedisLike | UpstashRedisLike;
 
 /** Options of `redisStore()`. */
 export interface RedisStoreOptions {
-  /** A connected client: node-redis, ioredis, Bun's `RedisClient` or Upstash's REST client. */
+  /** A connected client: node-redis or ioredis (a single node or a cluster), Bun's `RedisClient` or Upstash's REST client. */
   client: RedisLike;
   /** Prepended to every key, to keep sessions apart from other data. @default "satchel:" */
   prefix?: string;
@@ -126,12 +149,18 @@ export interface RedisStore extends SessionStore {
   delete(key: string): Promise<void>;
 }
 
-type Send = (argv: [string, ...string[]]) => Promise<unknown>;
+/** Send one command; `key` is the one key it touches, for clients that route by it. */
+type Send = (argv: [string, ...string[]], key: string) => Promise<unknown>;
 
 const VALUE = /^(\d{1,15}):/;
 
 // KEYS[1] the session key; ARGV[1] the encoded record, ARGV[2] PXAT, ARGV[3] the expected version
 // ("" for none). Returns 0 when the key is gone, -1 on a version mismatch, else the new version.
+// It reads and writes KEYS[1] only, so on a Redis Cluster it runs on that key's master.
+// A future per-user index: keys share a slot only through a hash tag (only the part in braces
+// is hashed), so every key of one user's index would be named `<prefix>{u:<user hash>}:...` and
+// each index command would address that one slot. Session records stay untagged, to spread over
+// the cluster, so an index update is its own single-slot command, not atomic with the save.
 const SAVE_SCRIPT = `local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
 local version = string.match(current, '^(%d+):')
@@ -163,12 +192,17 @@ function decode(reply: unknown, now: number): LoadedRecord | null {
 }
 
 function adapt(client: RedisLike): Send {
-  const c = client as Partial<IORedisLike & BunRedisLike & NodeRedisLike & UpstashRedisLike> | null;
+  type Any = IORedisLike & BunRedisLike & NodeRedisLike & UpstashRedisLike & { getSlotMaster: unknown };
+  const c = client as Partial<Any> | null;
   if (c === null || (typeof c !== "object" && typeof c !== "function")) {
     throw new TypeError("Cannot create Redis store: client must be a Redis client");
   }
   if (typeof c.call === "function") return ([command, ...args]) => c.call!(command, ...args);
   if (typeof c.send === "function") return ([command, ...args]) => c.send!(command, args);
+  if (typeof c.sendCommand === "function" && typeof c.getSlotMaster === "function") {
+    const cluster = c as unknown as NodeRedisClusterLike;
+    return (argv, key) => cluster.sendCommand(key, false, argv);
+  }
   if (typeof c.sendCommand === "function") return (argv) => c.sendCommand!(argv);
   if (typeof c.exec === "function") return (argv) => c.exec!(argv);
   throw new TypeError(
@@ -208,13 +242,14 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
     async load(key: string, now: number): Promise<LoadedRecord | null> {
       if (!isKey(key)) return null;
-      return decode(await send(["GET", prefix + key]), now);
+      return decode(await send(["GET", prefix + key], prefix + key), now);
     },
 
     async create(key: string, record: SessionRecord): Promise<string> {
       requireKey(key, "create");
       requireRecord(record, "create");
-      const reply = await send(["SET", prefix + key, `1:${encodeRecord(record)}`, "NX", "PXAT", pxat(record.expires)]);
+      const stored = prefix + key;
+      const reply = await send(["SET", stored, `1:${encodeRecord(record)}`, "NX", "PXAT", pxat(record.expires)], stored);
       if (reply === null || reply === undefined) {
         throw new SessionError("SESSION_EXISTS", "Cannot create session: the key is already taken");
       }
@@ -225,8 +260,9 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       requireKey(key, "save");
       requireRecord(record, "save");
       const expected = version === undefined || version === null ? "" : String(version);
+      const stored = prefix + key;
       const reply = Number(
-        await send(["EVAL", SAVE_SCRIPT, "1", prefix + key, encodeRecord(record), pxat(record.expires), expected]),
+        await send(["EVAL", SAVE_SCRIPT, "1", stored, encodeRecord(record), pxat(record.expires), expected], stored),
       );
       if (reply === 0) throw interrupted();
       if (reply === -1) {
@@ -238,7 +274,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
 
     async delete(key: string): Promise<void> {
       requireKey(key, "delete");
-      await send(["DEL", prefix + key]);
+      await send(["DEL", prefix + key], prefix + key);
     },
   };
 }
