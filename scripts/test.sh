@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# satchel's one test command (`npm test`): type-check, lint, JSR dry run, npm build, then the
+# satchel's one test command (`npm test`): type-check, lint, JSR dry run, doc examples, README
+# code blocks, the npm package as a consumer installs it (scripts/consumer-test.sh), then the
 # same test files under Bun, Deno, workerd (miniflare), Chromium, and last Node 24, whose
 # test-runner summary closes the run. Exits non-zero if any step failed.
 set -uo pipefail
@@ -25,10 +26,11 @@ step "typecheck (tsc --strict)" "$BIN/tsc" -p . --noEmit
 step "lint (deno lint)" "$BIN/deno" lint --quiet
 step "JSR (deno publish --dry-run)" "$BIN/deno" publish --dry-run --allow-dirty --quiet
 step "doc examples (deno test --doc)" "$BIN/deno" test --doc --no-check -A --unstable-kv --quiet mod.ts core/ adapters/ stores/
-step "npm build (tsup)" "$BIN/tsup" --silent
-# The built package, imported through its exports map by the machine's own Node (20+).
-system_node="$(PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v node_modules | paste -sd:)" command -v node || true)"
-step "npm package smoke test (Node $("${system_node:-$BIN/node}" --version))" "${system_node:-$BIN/node}" scripts/smoke-dist.mjs
+step "README code blocks (tsc --strict)" "$BIN/node" scripts/check-readme.mjs
+# The npm package as a consumer installs it: `npm pack` (builds dist/ via prepack), installed
+# into a temporary project outside the repo, every subpath exercised on the machine's Node 20,
+# Node 24, Bun, Deno and workerd; publint, attw, tsc moduleResolution bundler/node16/nodenext.
+step "npm package consumer test (pack, install, 4 runtimes + workerd, publint, attw, tsc)" bash scripts/consumer-test.sh
 step "Bun $("$BIN/bun" --version)" "$BIN/bun" test "${files[@]/#/./}"
 step "Deno $("$BIN/deno" --version | head -1 | cut -d' ' -f2)" "$BIN/deno" test -A --unstable-kv --no-check --quiet "${files[@]}"
 if compgen -G "tests/workerd/*.test.ts" > /dev/null; then
