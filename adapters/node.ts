@@ -313,6 +313,8 @@ class Hold {
     this.#res = res;
     this.#commit = commit;
     this.#fail = fail;
+    // The replacement methods below are called with `this` bound to the response, not the hold.
+    // deno-lint-ignore no-this-alias
     const self = this;
     const target = res as unknown as Record<string, Method>;
     this.#writeHead = target.writeHead!;
