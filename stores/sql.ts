@@ -34,15 +34,27 @@
  * share it and Django's `clearsessions` keeps working. Django keys rows by the raw session id, so
  * the store sets `rawIds: true` and accepts keys of 8 to 40 characters (the column is
  * `varchar(40)`). Columns: `session_key varchar(40)` primary key, `session_data text` (LONGTEXT on
- * MariaDB/MySQL) holding `record.data` verbatim, and `expire_date` (`timestamp with time zone` on
+ * MariaDB/MySQL), and `expire_date` (`timestamp with time zone` on
  * PostgreSQL, `datetime(6)` in UTC on MariaDB/MySQL, Django's `YYYY-MM-DD HH:MM:SS.ffffff` UTC text
  * on SQLite) with Django's index. The satchel-only fields live in four extra nullable columns,
  * `satchel_created`, `satchel_active`, `satchel_expiry` and `satchel_version`, which
  * `ensureSchema()` adds to an existing Django table (`ALTER TABLE ... ADD COLUMN`); Django ignores
  * them and its inserts leave them NULL. A row Django wrote loads with `created` and `active` equal
  * to the load's `now` and version `0`; a Django write does not bump `satchel_version`, so
- * compare-and-set only sees satchel writers. `record.data` must be in a format both sides read
- * (Django stores signed strings) if Django is also to read the sessions.
+ * compare-and-set only sees satchel writers.
+ *
+ * `session_data` with the `secret` option (Django's `SECRET_KEY`, or `[SECRET_KEY,
+ * ...SECRET_KEY_FALLBACKS]`): Django's own encoding, `signing.dumps(data,
+ * salt="django.contrib.sessions.SessionStore", compress=True)` (see `@satchel/session/django`),
+ * signed at the record's last activity, with the expiry override inside the data as Django keeps it
+ * (`_session_expiry`: seconds, or an ISO date written as Python's `isoformat()`), and `expire_date`
+ * the record's expiry, which is Django's `get_expiry_date()`. So a row either side writes is a live
+ * session for the other. On load the signature is checked under each secret in order; a row that
+ * fails (another key, tampered) loads as an empty session that keeps its key, as Django's
+ * `decode` does, and `_session_expiry` in the data wins over the `satchel_expiry` column (Django
+ * never updates that column). The data must be JSON of an object (the `json` serializer; `tagged`
+ * works between satchel apps), else a save throws `SERIALIZATION_FAILED`. Without `secret`,
+ * `session_data` holds `record.data` verbatim, which Django cannot read.
  *
  * Consistency: every operation is one statement. `create` is an INSERT that fails on the primary
  * key (`ON CONFLICT DO NOTHING` on SQLite/PostgreSQL/D1, the duplicate-key error on MariaDB/MySQL)
@@ -93,6 +105,7 @@ import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core
 import { SessionError, interrupted } from "../core/errors.ts";
 import { isKey, requireKey, requireRecord } from "./_record.ts";
 import { createDriver, detectApi, dialectsOf } from "./_sql_driver.ts";
+import { decodeSessionData, djangoToRecord, encodeSessionData, recordToDjango } from "../interop/django.ts";
 import type { Driver, SqlApi, SqlClient, SqlDialect, SqlParam, SqlRow } from "./_sql_driver.ts";
 
 export type {
@@ -123,6 +136,12 @@ export interface SqlStoreOptions {
   table?: string | undefined;
   /** Create the table (and, for the Django layout, the satchel columns) lazily on first use. @default true */
   ensureSchema?: boolean | undefined;
+  /**
+   * Django layout only: Django's `SECRET_KEY`, or `[SECRET_KEY, ...SECRET_KEY_FALLBACKS]`. With it,
+   * `session_data` holds Django's own signed encoding, so Django and satchel read each other's rows.
+   * Without it, `session_data` holds `record.data` verbatim (Django cannot read those rows).
+   */
+  secret?: string | readonly string[] | undefined;
 }
 
 /** The store `sqlStore()` returns: a `SessionStore` plus schema management. */
@@ -329,6 +348,13 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   if (layout !== "satchel" && layout !== "django") {
     throw new TypeError(`sqlStore() layout must be "satchel" or "django": received ${JSON.stringify(String(layout))}`);
   }
+  const secrets = options.secret === undefined ? undefined : typeof options.secret === "string" ? [options.secret] : options.secret;
+  if (secrets !== undefined) {
+    if (layout !== "django") throw new TypeError('sqlStore() secret only applies to layout: "django" (the satchel layout stores what the core hands it)');
+    if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every((one) => typeof one === "string" && one.length > 0)) {
+      throw new TypeError("sqlStore() secret must be a non-empty string or a non-empty array of them (Django's SECRET_KEY first, then its fallbacks)");
+    }
+  }
   const table = options.table ?? (layout === "django" ? "django_session" : "satchel_sessions");
   if (typeof table !== "string" || !TABLE_NAME.test(table)) {
     throw new TypeError("sqlStore() table must match /^[A-Za-z_][A-Za-z0-9_]{0,62}$/ (letters, digits and _ only)");
@@ -383,13 +409,24 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       throw new TypeError(`Cannot ${action} a session as the key is malformed: the Django layout takes at most ${DJANGO_KEY_LENGTH} characters`);
     }
   };
-  const recordParams = (record: SessionRecord, action: string): SqlParam[] => {
+  /** Django layout with a secret: Django's signed `session_data`, signed at the record's last activity. */
+  const djangoData = async (record: SessionRecord): Promise<string> => {
+    let dict: Record<string, unknown>;
+    try {
+      dict = recordToDjango(record);
+    } catch (error) {
+      throw new SessionError("SERIALIZATION_FAILED", "sqlStore: the Django layout with a secret needs session data serialized as a JSON object", { cause: error });
+    }
+    return await encodeSessionData(dict, secrets!, record.active);
+  };
+  const recordParams = async (record: SessionRecord, action: string): Promise<SqlParam[]> => {
     requireRecord(record, action);
     for (const field of ["expires", "created", "active"] as const) {
       if (!Number.isSafeInteger(record[field])) throw new TypeError(`sqlStore: record.${field} must be an integer of epoch milliseconds`);
     }
     const { expiry } = record;
-    return [record.data, time(record.expires), record.created, record.active, expiry === undefined ? null : JSON.stringify(expiry)];
+    const data = secrets ? await djangoData(record) : record.data;
+    return [data, time(record.expires), record.created, record.active, expiry === undefined ? null : JSON.stringify(expiry)];
   };
   const toVersion = (version: Version): number => {
     const n = typeof version === "string" && /^\d{1,15}$/.test(version) ? Number(version) : version;
@@ -398,14 +435,24 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     }
     return n;
   };
-  const decode = (row: SqlRow, now: number): LoadedRecord | null => {
+  const decode = async (row: SqlRow, now: number): Promise<LoadedRecord | null> => {
     if (typeof row.data !== "string") throw new Error("sqlStore: the database returned non-text session data");
+    const record = plainDecode(row, now);
+    if (!record || !secrets) return record;
+    // Django's decode: a row that fails verification is an empty session that keeps its key.
+    const dict = await decodeSessionData(row.data, secrets);
+    const { data, expiry } = dict ? djangoToRecord(dict) : { data: "{}", expiry: undefined };
+    const { expiry: _column, ...rest } = record;
+    return expiry === undefined ? { ...rest, data } : { ...rest, data, expiry };
+  };
+  const plainDecode = (row: SqlRow, now: number): LoadedRecord | null => {
     const expires = django && (dialect === "sqlite" || dialect === "d1") ? parseDjangoTime(row.expires) : toInt(row.expires, "expiry time");
     if (!(expires > now)) return null;
     const created = row.created == null && django ? now : toInt(row.created, "creation time");
     const active = row.active == null && django ? now : toInt(row.active, "activity time");
     const version = toInt(row.version, "version");
-    if (row.expiry == null) return { data: row.data, expires, created, active, version };
+    const text = row.data as string;
+    if (row.expiry == null || secrets) return { data: text, expires, created, active, version };
     let expiry: unknown;
     try {
       expiry = JSON.parse(String(row.expiry));
@@ -415,7 +462,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     if (typeof expiry !== "string" && !(typeof expiry === "number" && Number.isFinite(expiry))) {
       throw new Error("sqlStore: the database returned an unreadable expiry override");
     }
-    return { data: row.data, expires, created, active, expiry, version };
+    return { data: text, expires, created, active, expiry, version };
   };
 
   const store: SqlStore = {
@@ -438,12 +485,12 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
       if (typeof now !== "number" || !Number.isFinite(now)) throw new TypeError("sqlStore: load() needs now as epoch milliseconds");
       await prepared();
       const row = await driver.first(sql.load, [key, nowParam(now)]);
-      return row ? decode(row, now) : null;
+      return row ? await decode(row, now) : null;
     },
 
     async create(key: string, record: SessionRecord): Promise<Version> {
       checkKey(key, "create");
-      const [data, expires, created, active, expiry] = recordParams(record, "create");
+      const [data, expires, created, active, expiry] = await recordParams(record, "create");
       await prepared();
       const params: SqlParam[] = [key, data!, expires!, created!, active!, expiry!];
       if (dialect === "mysql") {
@@ -464,7 +511,7 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
 
     async save(key: string, record: SessionRecord, version?: Version): Promise<Version | undefined> {
       checkKey(key, "save");
-      const params = recordParams(record, "save");
+      const params = await recordParams(record, "save");
       const expected = version === undefined ? undefined : toVersion(version);
       await prepared();
       if (expected === undefined) {

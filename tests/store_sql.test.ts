@@ -16,6 +16,7 @@ import type { SessionRecord, SessionStore } from "../core/types.ts";
 import { sqlStore } from "../stores/sql.ts";
 import type { SqlClient, SqlLayout, SqliteDatabaseLike, SqliteStatementLike, SqlStore } from "../stores/sql.ts";
 import { testStore, freshKey } from "./_store_suite.ts";
+import { decodeSessionData, encodeSessionData } from "../interop/django.ts";
 import type { StoreFixture } from "./_store_suite.ts";
 import { runtime, serviceAvailable } from "./_env.ts";
 
@@ -195,12 +196,12 @@ const ENGINES: Engine[] = [sqlite, nodePostgres, postgresJs, mysql2, ...(runtime
 async function openStore(
   engine: Engine,
   name: string,
-  options: { layout?: SqlLayout; timeZone?: boolean } = {},
+  options: { layout?: SqlLayout; timeZone?: boolean; secret?: string | string[] } = {},
 ): Promise<(StoreFixture & { store: SqlStore; conn: Conn; table: string }) | null> {
   if (!(await engine.up())) return null;
   const conn = await engine.connect({ timeZone: options.timeZone ?? false });
   const table = tableFor(name);
-  const store = sqlStore({ client: conn.client, table, layout: options.layout });
+  const store = sqlStore({ client: conn.client, table, layout: options.layout, secret: options.secret });
   return {
     store,
     conn,
@@ -236,6 +237,19 @@ testStore(`sqlStore(${postgresJs.name})`, () => openStore(postgresJs, "suite_pgj
 testStore(
   `sqlStore(${postgresJs.name}, django, TimeZone=America/New_York)`,
   () => openStore(postgresJs, "dj_suite_pgjs", { layout: "django", timeZone: true }),
+  { cas: true, clearExpired: true },
+);
+// The Django layout with Django's signed session_data: the whole contract still holds.
+const DJANGO_SECRET = "django-insecure-store-test-secret-key-0123456789";
+testStore(`sqlStore(${sqlite.name}, django, secret)`, () => openStore(sqlite, "djs_suite", { layout: "django", secret: DJANGO_SECRET }), { cas: true, clearExpired: true });
+testStore(
+  `sqlStore(${postgresJs.name}, django, secret)`,
+  () => openStore(postgresJs, "djs_suite_pgjs", { layout: "django", timeZone: true, secret: DJANGO_SECRET }),
+  { cas: true, clearExpired: true },
+);
+testStore(
+  `sqlStore(${mysql2.name}, django, secret)`,
+  () => openStore(mysql2, "djs_suite_my", { layout: "django", timeZone: true, secret: [DJANGO_SECRET, "an-old-secret"] }),
   { cas: true, clearExpired: true },
 );
 if (runtime === "bun") testStore(`sqlStore(${bunSql.name})`, () => openStore(bunSql, "suite_bunsql"), { cas: true, clearExpired: true });
@@ -649,8 +663,57 @@ for (const engine of [sqlite, nodePostgres, mysql2]) {
       assert.equal(await store.clearExpired(now + 1000), 1, "satchel's row, at its boundary");
       assert.ok(await store.load(djangoKey, now + 1000));
     });
+
+    test(`sqlStore(${engine.name}, django, secret): session_data is Django's signed encoding, both ways`, async (t) => {
+      if (!conn) return t.skip("backend unavailable");
+      const OLD = "old-django-secret-for-rotation";
+      const store = sqlStore({ client: conn.client, table, layout: "django", secret: [DJANGO_SECRET, OLD] });
+      await store.ensureSchema();
+      const now = Math.floor(Date.now() / 1000) * 1000;
+      // A row as Django writes it: signed under the old key (a fallback), integer _session_expiry in the data.
+      const djangoKey = "e".repeat(32);
+      const blob = await encodeSessionData({ cart: ["sku-1"], "clé": "é😀", _session_expiry: 300 }, OLD, now - 1000);
+      await conn.exec(djangoInsert(engine, table), [djangoKey, blob, djangoText(engine, now + 300_000, 0)]);
+      const loaded = await store.load(djangoKey, now);
+      assert.ok(loaded);
+      assert.equal(loaded.data, '{"cart":["sku-1"],"clé":"é😀"}', "_session_expiry is bookkeeping, not data");
+      assert.equal(loaded.expiry, 300);
+      assert.equal(loaded.expires, now + 300_000);
+
+      // satchel writes it back: signed with the current secret at the record's activity time, expiry inside.
+      const expires = now + 3_600_000;
+      await store.save(djangoKey, { data: '{"cart":[]}', expires, created: now, active: now, expiry: "2031-01-02T03:04:05.120Z" }, loaded.version);
+      const [row] = await conn.exec(djangoExpireMs(engine, table), [djangoKey]);
+      const written = String(row!.session_data);
+      assert.equal(written, await encodeSessionData({ cart: [], _session_expiry: "2031-01-02T03:04:05.120000+00:00" }, DJANGO_SECRET, now));
+      assert.deepEqual(await decodeSessionData(written, DJANGO_SECRET), { cart: [], _session_expiry: "2031-01-02T03:04:05.120000+00:00" });
+      assert.equal(await decodeSessionData(written, OLD), null, "the old key alone no longer verifies it");
+      assert.equal((await store.load(djangoKey, now))?.expiry, "2031-01-02T03:04:05.120Z");
+
+      // Data under a key nobody configured: Django's "Session data corrupted", an empty session that keeps its key.
+      const foreignKey = "f".repeat(32);
+      await conn.exec(djangoInsert(engine, table), [foreignKey, await encodeSessionData({ a: 1 }, "someone-else", now), djangoText(engine, now + 60_000, 0)]);
+      const foreign = await store.load(foreignKey, now);
+      assert.equal(foreign?.data, "{}");
+      assert.equal(foreign?.expiry, undefined);
+      await store.save(foreignKey, record(now, '{"b":2}'));
+      assert.equal((await store.load(foreignKey, now))?.data, '{"b":2}');
+
+      // Data that is not a JSON object cannot be written in Django's format.
+      await rejectsWithCode(store.create("n".repeat(32), record(now, "not json")), "SERIALIZATION_FAILED");
+      for (const key of [djangoKey, foreignKey]) await store.delete(key);
+    });
   });
 }
+
+test("sqlStore() secret: Django layout only, and never empty", () => {
+  const client = { query: async () => ({ rows: [], rowCount: 0 }) } as unknown as SqlClient;
+  assert.throws(() => sqlStore({ client, secret: "x" }), TypeError);
+  for (const secret of ["", [], [""], [1]] as unknown as string[]) {
+    assert.throws(() => sqlStore({ client, layout: "django", secret }), TypeError);
+  }
+  assert.equal(sqlStore({ client, layout: "django", secret: ["a", "b"] }).layout, "django");
+});
 
 // ---- a dead server fails fast ----
 

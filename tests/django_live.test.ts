@@ -1,0 +1,344 @@
+/**
+ * satchel against a real Django (Debian's python3-django, run by /usr/bin/python3 through
+ * tests/_django/helper.py): Django writes signed cookies and `django_session` rows and satchel
+ * reads them; satchel writes them and Django reads them; compressed and uncompressed, non-ASCII
+ * data, the SESSION_COOKIE_AGE boundary, and tampered, expired, wrong-key and wrong-salt values
+ * refused by both. Databases: a SQLite file (Django creates the table) and PostgreSQL through
+ * psycopg2 (satchel creates it). Without Django: fails under CI=true, a loud skip otherwise.
+ * (SECRET_KEY_FALLBACKS arrived in Django 4.1; tests/django_codec.test.ts checks rotation.)
+ */
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import pg from "pg";
+import { createSessions } from "../mod.ts";
+import { sqlStore } from "../stores/sql.ts";
+import type { SqlClient, SqliteDatabaseLike, SqlStore } from "../stores/sql.ts";
+import {
+  SESSION_STORE_SALT,
+  decodeSessionData,
+  decodeSignedCookie,
+  encodeSessionData,
+  encodeSignedCookie,
+} from "../interop/django.ts";
+import { runtime, serviceAvailable } from "./_env.ts";
+
+const PYTHON = process.env.DJANGO_PYTHON ?? "/usr/bin/python3"; // Debian's, where python3-django lives (a pyenv python3 may shadow it on PATH)
+const HELPER = join(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "_django", "helper.py");
+const SECRET = "django-live-test-secret-key-0123456789abcdef";
+const T = 1_700_000_000_000;
+const RUN = `${runtime.slice(0, 2)}${Date.now().toString(36)}${crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36)}`;
+const AGE = 1_209_600;
+
+function pythonEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^PYTHON(PATH|HOME)$/.test(k)) env[k] = v;
+  env.PYTHONNOUSERSITE = "1";
+  return env;
+}
+
+const djangoUp = serviceAvailable(`Django (apt-get install python3-django; run by ${PYTHON})`, async () => {
+  const probe = spawnSync(PYTHON, ["-c", "import django; print(django.get_version())"], { env: pythonEnv(), encoding: "utf8" });
+  if (probe.status !== 0) throw new Error(probe.error?.message ?? (probe.stderr || "python3 failed").trim().split("\n").pop());
+});
+
+/** One long-lived Django process; `call` sends one request line and resolves its answer line. */
+class Django {
+  #child: ChildProcessWithoutNullStreams;
+  #buffer = "";
+  #waiting: ((line: string) => void)[] = [];
+  #stderr = "";
+  readonly ready: Promise<unknown>;
+  constructor(config: Record<string, unknown>) {
+    this.#child = spawn(PYTHON, [HELPER, JSON.stringify({ secret: SECRET, ...config })], { env: pythonEnv() });
+    this.#child.stdout.setEncoding("utf8");
+    this.#child.stdout.on("data", (chunk: string) => {
+      this.#buffer += chunk;
+      for (let i = this.#buffer.indexOf("\n"); i >= 0; i = this.#buffer.indexOf("\n")) {
+        const line = this.#buffer.slice(0, i);
+        this.#buffer = this.#buffer.slice(i + 1);
+        this.#waiting.shift()?.(line);
+      }
+    });
+    this.#child.stderr.on("data", (chunk: Buffer) => { this.#stderr += chunk.toString(); });
+    this.#child.on("exit", () => { for (const w of this.#waiting.splice(0)) w(JSON.stringify({ error: `helper exited: ${this.#stderr.trim().split("\n").pop()}` })); });
+    this.ready = this.#next();
+  }
+  #next(): Promise<unknown> {
+    return new Promise<string>((resolve) => this.#waiting.push(resolve)).then((line) => {
+      const answer = JSON.parse(line) as { ok?: unknown; error?: string };
+      if (answer.error !== undefined) throw new Error(`Django: ${answer.error}`);
+      return answer.ok;
+    });
+  }
+  async call<R = unknown>(op: string, request: Record<string, unknown> = {}): Promise<R> {
+    await this.ready;
+    const answer = this.#next();
+    this.#child.stdin.write(JSON.stringify({ op, ...request }) + "\n");
+    return answer as Promise<R>;
+  }
+  async close(): Promise<void> {
+    const exited = new Promise((resolve) => this.#child.once("exit", resolve));
+    this.#child.stdin.end();
+    await exited;
+  }
+}
+
+type CookieRead = { data: Record<string, unknown>; valid: boolean };
+type RowRead = { data: Record<string, unknown>; key: string | null; expire_date: number; raw: string };
+
+/** The serialized JSON inside a signed value, inflated when it starts with "." (the signature is not checked). */
+async function payloadText(value: string): Promise<string> {
+  const payload = value.split(":")[0]!;
+  const bytes = Uint8Array.from(atob(payload.replace(/^\./, "").replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  if (!payload.startsWith(".")) return new TextDecoder().decode(bytes);
+  return await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"))).text();
+}
+
+const SAMPLES: Record<string, unknown>[] = [
+  { a: 1 },
+  {},
+  { user: "ada", "clé": "é€😀\u007f\n\"\\", nested: { list: [1, 2.5, 1.5e-5, null, true], big: 12345678901234 } },
+  { cart: Array.from({ length: 40 }, (_, i) => `sku-${i}`), _session_expiry: 600 }, // compresses
+];
+
+describe("Django's signed_cookies engine", () => {
+  let django: Django | null = null;
+  before(async () => {
+    if (!(await djangoUp)) return;
+    django = new Django({ engine: null });
+    await django.ready;
+  });
+  after(async () => { await django?.close(); });
+
+  test("Django writes, satchel reads; satchel's encoding is byte-identical (deflate bytes aside)", async (t) => {
+    if (!django) return t.skip("Django unavailable");
+    for (const data of SAMPLES) {
+      const value: string = await django.call<string>("cookie_write", { data, now: T / 1000 });
+      assert.deepEqual(await decodeSignedCookie(value, SECRET, AGE, T), data);
+      const ours: string = await encodeSignedCookie(data, SECRET, T);
+      if (value.startsWith(".")) {
+        // zlib implementations differ in their bytes (Node bundles Chromium's); the JSON inside must not.
+        assert.ok(ours.startsWith("."));
+        assert.equal(await payloadText(ours), await payloadText(value), JSON.stringify(data));
+        assert.equal(ours.split(":")[1], value.split(":")[1]);
+      } else {
+        assert.equal(ours, value, JSON.stringify(data));
+      }
+    }
+    assert.ok((await django.call<string>("cookie_write", { data: SAMPLES[3], now: T / 1000 })).startsWith("."), "one sample is compressed");
+  });
+
+  test("satchel writes, Django reads (compressed and not)", async (t) => {
+    if (!django) return t.skip("Django unavailable");
+    for (const data of [...SAMPLES, { blob: "z".repeat(3000) }]) {
+      const value = await encodeSignedCookie(data, SECRET, T);
+      assert.deepEqual(await django.call<CookieRead>("cookie_read", { value, now: T / 1000 }), { data, valid: true });
+    }
+  });
+
+  test("SESSION_COOKIE_AGE: both accept an age of exactly max_age and refuse a millisecond more", async (t) => {
+    if (!django) return t.skip("Django unavailable");
+    const ours = await encodeSignedCookie({ a: 1 }, SECRET, T);
+    const theirs = await django.call<string>("cookie_write", { data: { a: 1 }, now: T / 1000 });
+    for (const value of [ours, theirs]) {
+      for (const [age, at, valid] of [[3600, T + 3_600_000, true], [3600, T + 3_600_001, false], [AGE, T + AGE * 1000, true], [AGE, T + AGE * 1000 + 1, false]] as const) {
+        const read: CookieRead = await django.call<CookieRead>("cookie_read", { value, age, now: at / 1000 });
+        assert.equal(read.valid, valid, `Django, age ${age}, at +${at - T} ms`);
+        assert.equal((await decodeSignedCookie(value, SECRET, age, at)) !== null, valid, `satchel, age ${age}, at +${at - T} ms`);
+      }
+    }
+  });
+
+  test("tampered, wrong-key and wrong-salt values: refused by both", async (t) => {
+    if (!django) return t.skip("Django unavailable");
+    const good = await django.call<string>("cookie_write", { data: { user: "ada" }, now: T / 1000 });
+    const [payload, ts, sig] = good.split(":") as [string, string, string];
+    const flip = (s: string) => (s[0] === "e" ? "f" : "e") + s.slice(1);
+    const bad = [
+      `${flip(payload)}:${ts}:${sig}`,
+      `${payload}:${flip(ts)}:${sig}`,
+      `${payload}:${ts}:${flip(sig)}`,
+      `.${payload}:${ts}:${sig}`,
+      `${payload}:${ts}`,
+      await encodeSignedCookie({ user: "ada" }, "not-the-secret", T),
+      await encodeSessionData({ user: "ada" }, SECRET, T), // session_data's salt
+    ];
+    for (const value of bad) {
+      assert.deepEqual(await django.call<CookieRead>("cookie_read", { value, now: T / 1000 }), { data: {}, valid: false }, value);
+      assert.equal(await decodeSignedCookie(value, SECRET, AGE, T), null, value);
+    }
+    const wrongSalt = await django.call<{ valid: boolean }>("signing_loads", { value: good, salt: SESSION_STORE_SALT, now: T / 1000 });
+    assert.equal(wrongSalt.valid, false);
+    assert.equal(await decodeSessionData(good, SECRET), null);
+  });
+});
+
+// ---- django_session rows, shared by Django's db engine and sqlStore({ layout: "django", secret }) ----
+
+interface Backend {
+  name: string;
+  up(): Promise<boolean>;
+  /** The Django helper config and a satchel store on the same table. */
+  open(table: string): Promise<{ config: Record<string, unknown>; store: SqlStore; raw(sql: string, params: unknown[]): Promise<void>; close(): Promise<void> }>;
+}
+
+async function openSqlite(path: string): Promise<SqliteDatabaseLike & { close(): void; exec(sql: string): void }> {
+  if (runtime === "bun") {
+    const specifier = "bun:sqlite";
+    const { Database } = await import(specifier);
+    return new Database(path);
+  }
+  const { DatabaseSync } = await import("node:sqlite");
+  return new DatabaseSync(path) as unknown as SqliteDatabaseLike & { close(): void; exec(sql: string): void };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "satchel-django-"));
+const BACKENDS: Backend[] = [
+  {
+    name: "SQLite file (Django creates the table)",
+    up: () => djangoUp,
+    async open(table) {
+      const file = join(dir, `${table}.sqlite3`);
+      const config = { engine: "sqlite", name: file, table, create_table: true };
+      const db = await openSqlite(file);
+      const store = sqlStore({ client: db, layout: "django", table, secret: SECRET, ensureSchema: false });
+      return {
+        config,
+        store,
+        raw: async (sql, params) => { (db.prepare(sql) as unknown as { run(...p: unknown[]): unknown }).run(...params); },
+        close: async () => db.close(),
+      };
+    },
+  },
+  {
+    name: "PostgreSQL via psycopg2 (satchel creates the table)",
+    up: async () =>
+      (await djangoUp) &&
+      (await serviceAvailable("psycopg2 (apt-get install python3-psycopg2)", async () => {
+        const probe = spawnSync(PYTHON, ["-c", "import psycopg2"], { env: pythonEnv(), encoding: "utf8" });
+        if (probe.status !== 0) throw new Error("import psycopg2 failed");
+      })) &&
+      (await serviceAvailable("PostgreSQL at 127.0.0.1:5432", async () => {
+        const client = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database: "test", connectionTimeoutMillis: 2000 });
+        await client.connect();
+        await client.end();
+      })),
+    async open(table) {
+      const pool = new pg.Pool({ host: "127.0.0.1", port: 5432, user: "postgres", database: "test", max: 2 });
+      const store = sqlStore({ client: pool as unknown as SqlClient, layout: "django", table, secret: SECRET });
+      await store.ensureSchema();
+      return {
+        config: { engine: "postgres", name: "test", table },
+        store,
+        raw: async (sql, params) => { await pool.query(sql.replace(/\?/g, ((n) => () => `$${++n}`)(0)), params); },
+        close: async () => {
+          try {
+            await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+          } finally {
+            await pool.end();
+          }
+        },
+      };
+    },
+  },
+];
+
+for (const backend of BACKENDS) {
+  describe(`Django's db engine and sqlStore(django, secret) on ${backend.name}`, () => {
+    let django: Django | null = null;
+    let env: Awaited<ReturnType<Backend["open"]>> | null = null;
+    const table = `satchel_t_${RUN}_djlive`;
+    before(async () => {
+      if (!(await backend.up())) return;
+      env = await backend.open(table);
+      django = new Django(env.config);
+      await django.ready;
+      await env.store.ensureSchema(); // on SQLite: adds satchel's columns to the table Django made
+    });
+    after(async () => {
+      await django?.close();
+      await env?.close();
+    });
+
+    test("a session Django saved is live in satchel, with its data and set_expiry()", async (t) => {
+      if (!django || !env) return t.skip("Django or the database unavailable");
+      const key = await django.call<string>("db_write", { data: { user: "ada", "clé": "é😀" }, expiry: 300 });
+      const { expire_date } = await django.call<{ expire_date: number }>("db_read", { key });
+      const now = Date.now();
+      const loaded = await env.store.load(key, now);
+      assert.ok(loaded);
+      assert.deepEqual(JSON.parse(loaded.data), { user: "ada", "clé": "é😀" });
+      assert.equal(loaded.expiry, 300);
+      assert.ok(Math.abs(loaded.expires - expire_date * 1000) <= 1, "expire_date read to the millisecond (rounded up)");
+    });
+
+    test("a session satchel saved is live in Django; Django's update is seen by satchel", async (t) => {
+      if (!django || !env) return t.skip("Django or the database unavailable");
+      const key = "k".repeat(24) + RUN.slice(-8).replace(/[^a-z0-9]/g, "x");
+      const now = Date.now();
+      const data = { cart: Array.from({ length: 40 }, (_, i) => `sku-${i}`), note: "naïve" };
+      await env.store.create(key, { data: JSON.stringify(data), expires: now + 600_000, created: now, active: now, expiry: 600 });
+      const read: RowRead = await django.call<RowRead>("db_read", { key });
+      assert.equal(read.key, key, "Django found the row live");
+      assert.deepEqual(read.data, { ...data, _session_expiry: 600 });
+      assert.ok(read.raw.startsWith("."), "compressed, as Django would");
+      assert.equal(Math.round(read.expire_date * 1000), now + 600_000);
+      assert.deepEqual(await django.call("db_decode", { value: read.raw }), { ...data, _session_expiry: 600 });
+
+      await django.call("db_write", { key, data: { note: "changed by Django" } });
+      const after = await env.store.load(key, Date.now());
+      assert.deepEqual(JSON.parse(after!.data), { ...data, note: "changed by Django" });
+      assert.equal(after!.expiry, 600);
+    });
+
+    test("satchel's createSessions() serves a Django session from its cookie and Django sees the change", async (t) => {
+      if (!django || !env) return t.skip("Django or the database unavailable");
+      const key = await django.call<string>("db_write", { data: { user: "ada", visits: 1 } });
+      const sessions = createSessions({ secret: "satchel-app-secret-0123456789abcdef", store: env.store });
+      const response = await sessions.handle(
+        new Request("https://app.example/", { headers: { cookie: `sessionid=${key}` } }),
+        (_request, session) => {
+          assert.equal(session.get("user"), "ada");
+          session.set("visits", (session.get("visits") as number) + 1);
+          return new Response("ok");
+        },
+      );
+      assert.equal(response.status, 200);
+      assert.match(response.headers.getSetCookie()[0] ?? "", new RegExp(`^sessionid=${key};`));
+      assert.deepEqual((await django.call<{ data: unknown }>("db_read", { key })).data, { user: "ada", visits: 2 });
+    });
+
+    test("tampered, foreign-key, wrong-salt and expired rows: an empty or no session on both sides", async (t) => {
+      if (!django || !env) return t.skip("Django or the database unavailable");
+      const now = Date.now();
+      const cases: [string, string][] = [];
+      const blob = await encodeSessionData({ user: "ada" }, SECRET, now);
+      cases.push(["tampered", blob.replace(/:([^:]*)$/, (_m, sig: string) => `:${sig[0] === "A" ? "B" : "A"}${sig.slice(1)}`)]);
+      cases.push(["foreign key", await encodeSessionData({ user: "ada" }, "another-secret", now)]);
+      cases.push(["cookie salt", await encodeSignedCookie({ user: "ada" }, SECRET, now)]);
+      for (const [name, value] of cases) {
+        const key = `${name.replace(/\W/g, "")}${"z".repeat(32)}`.slice(0, 32);
+        await env.store.create(key, { data: "{}", expires: now + 60_000, created: now, active: now });
+        await env.raw(`UPDATE "${table}" SET session_data = ? WHERE session_key = ?`, [value, key]);
+        const read: RowRead = await django.call<RowRead>("db_read", { key });
+        assert.deepEqual(read.data, {}, `Django, ${name}`);
+        assert.equal(read.key, key, `Django keeps the key (${name})`);
+        assert.equal((await env.store.load(key, Date.now()))?.data, "{}", `satchel, ${name}`);
+      }
+      const expired = await django.call<string>("db_write", { data: { user: "ada" }, expiry: -10 });
+      assert.equal(await env.store.load(expired, Date.now()), null, "satchel: Django's expired row");
+      const mine = "y".repeat(32);
+      await env.store.create(mine, { data: '{"a":1}', expires: Date.now() - 1, created: now, active: now });
+      const read: RowRead = await django.call<RowRead>("db_read", { key: mine });
+      assert.deepEqual(read, { ...read, data: {}, key: null }, "Django: satchel's expired row");
+    });
+  });
+}
+
+after(() => rmSync(dir, { recursive: true, force: true }));
