@@ -35,6 +35,7 @@
  */
 import { decodeBase64Url, encodeBase64Url } from "./_base64.ts";
 import type { Sealer, Signer } from "./signing.ts";
+import { inflateRawSync } from "./crypto/platform.ts";
 import { SessionError } from "./errors.ts";
 import type { SessionRecord } from "./types.ts";
 
@@ -141,7 +142,23 @@ export interface DecodedCookie {
   keyIndex: number;
 }
 
-/** Encodes and decodes session cookies for one `createSessions()`. */
+/** Authenticated metadata, checked: what is left to do is unpadding (done) and inflating. */
+interface Checked {
+  payload: Uint8Array;
+  compressed: boolean;
+  record: Omit<SessionRecord, "data">;
+  keyIndex: number;
+}
+
+/**
+ * Encodes and decodes session cookies for one `createSessions()`.
+ *
+ * `decodeSync` gives the same answer as `decode` without a promise wherever the key ring has a
+ * synchronous path (`node:crypto`: Node, Bun, Deno, Workers with `nodejs_compat`), inflating with
+ * `node:zlib`'s `inflateRawSync` under the same {@link MAX_INFLATED} limit; it returns `undefined`
+ * where a piece it needs is missing, and the caller awaits `decode` instead. `decode` itself tries
+ * the synchronous path first.
+ */
 export class CookieCodec {
   #signer: Signer;
   #sealer: Sealer | null;
@@ -155,10 +172,10 @@ export class CookieCodec {
 
   /** Derive the keys now. */
   async ready(): Promise<void> {
-    await (this.#sealer ? this.#sealer.keys() : this.#signer.keys());
+    await (this.#sealer ? this.#sealer.ready() : this.#signer.ready());
   }
 
-  /** One `crypto.subtle.sign` (or `encrypt`), plus a deflate for large signed payloads. */
+  /** One `sign` (or `encrypt`), synchronous inside where the runtime allows, plus a deflate for large signed payloads. */
   async encode(record: SessionRecord, now: number): Promise<string> {
     let bytes: Uint8Array = encoder.encode(record.data);
     if (bytes.length > MAX_INFLATED) {
@@ -198,38 +215,85 @@ export class CookieCodec {
 
   /**
    * `null` for anything but a live cookie of ours in the configured format (a signed cookie is
-   * refused when encryption is on, and the other way round). One `crypto.subtle.verify` (or
-   * `decrypt`). Never throws.
+   * refused when encryption is on, and the other way round). One `verify` (or `decrypt`).
+   * Never throws.
    */
   async decode(value: string, now: number): Promise<DecodedCookie | null> {
+    const sync = this.decodeSync(value, now);
+    if (sync !== undefined) return sync;
     try {
-      if (value.length > 8192) return null;
-      if (this.#sealer) {
-        const sealed = value.includes(".") ? null : decodeBase64Url(value);
-        const opened = sealed && await this.#sealer.open(sealed);
-        if (!opened) return null;
-        const split = opened.plain.indexOf(NEWLINE);
-        if (split < 0) return null;
-        const meta: unknown = JSON.parse(decoder.decode(opened.plain.subarray(0, split)));
-        return this.#accept(meta, opened.plain.subarray(split + 1), opened.keyIndex, now);
-      }
-      const second = value.lastIndexOf(".");
-      const first = second > 0 ? value.lastIndexOf(".", second - 1) : -1;
-      if (first <= 0) return null;
-      const body = value.slice(0, second);
-      const keyIndex = await this.#signer.verify(body, value.slice(second + 1));
-      if (keyIndex < 0) return null;
-      const metaBytes = decodeBase64Url(value.slice(first + 1, second));
-      const bytes = decodeBase64Url(value.slice(0, first));
-      if (!metaBytes || !bytes) return null;
-      return this.#accept(JSON.parse(decoder.decode(metaBytes)), bytes, keyIndex, now);
+      const checked = this.#sealer
+        ? this.#opened(await this.#sealer.open(this.#sealed(value) ?? EMPTY), now)
+        : this.#signed(value, now, await this.#signer.verify(...this.#parts(value)));
+      if (!checked) return null;
+      const bytes = checked.compressed ? await transform(checked.payload, new DecompressionStream("deflate-raw"), MAX_INFLATED) : checked.payload;
+      return bytes && build(checked, bytes);
     } catch {
       return null;
     }
   }
 
-  /** Check authenticated metadata (format, expiry, clock skew) and build the record. */
-  async #accept(meta: unknown, payload: Uint8Array, keyIndex: number, now: number): Promise<DecodedCookie | null> {
+  /**
+   * As {@link decode}, synchronously: the same result, or `undefined` when this runtime cannot
+   * decode this value synchronously (no `node:crypto`, the ring forced to WebCrypto, or a compressed
+   * payload and no `node:zlib`). Never throws.
+   */
+  decodeSync(value: string, now: number): DecodedCookie | null | undefined {
+    try {
+      let checked: Checked | null;
+      if (this.#sealer) {
+        const opened = this.#sealer.openSync(this.#sealed(value) ?? EMPTY);
+        if (opened === undefined) return undefined;
+        checked = this.#opened(opened, now);
+      } else {
+        const keyIndex = this.#signer.verifySync(...this.#parts(value));
+        if (keyIndex === undefined) return undefined;
+        checked = this.#signed(value, now, keyIndex);
+      }
+      if (!checked) return null;
+      const bytes = checked.compressed ? inflateRawSync(checked.payload, MAX_INFLATED) : checked.payload;
+      if (bytes === undefined) return undefined;
+      return bytes && build(checked, bytes);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The bytes of an encrypted cookie value; `null` when it cannot be one (which then fails to open). */
+  #sealed(value: string): Uint8Array | null {
+    return value.length > 8192 || value.includes(".") ? null : decodeBase64Url(value);
+  }
+
+  /** `[body, signature]` of a signed cookie value; a value that cannot be one gives a body that never verifies. */
+  #parts(value: string): [string, string] {
+    const second = value.lastIndexOf(".");
+    const first = second > 0 ? value.lastIndexOf(".", second - 1) : -1;
+    if (value.length > 8192 || first <= 0) return ["", ""];
+    return [value.slice(0, second), value.slice(second + 1)];
+  }
+
+  /** An opened encrypted cookie, checked. */
+  #opened(opened: { plain: Uint8Array; keyIndex: number } | null, now: number): Checked | null {
+    if (!opened) return null;
+    const split = opened.plain.indexOf(NEWLINE);
+    if (split < 0) return null;
+    const meta: unknown = JSON.parse(decoder.decode(opened.plain.subarray(0, split)));
+    return this.#check(meta, opened.plain.subarray(split + 1), opened.keyIndex, now);
+  }
+
+  /** A signed cookie whose signature check gave `keyIndex`, checked. */
+  #signed(value: string, now: number, keyIndex: number): Checked | null {
+    if (keyIndex < 0) return null;
+    const second = value.lastIndexOf(".");
+    const first = value.lastIndexOf(".", second - 1);
+    const metaBytes = decodeBase64Url(value.slice(first + 1, second));
+    const bytes = decodeBase64Url(value.slice(0, first));
+    if (!metaBytes || !bytes) return null;
+    return this.#check(JSON.parse(decoder.decode(metaBytes)), bytes, keyIndex, now);
+  }
+
+  /** Check authenticated metadata (format, expiry, clock skew) and strip the padding. */
+  #check(meta: unknown, payload: Uint8Array, keyIndex: number, now: number): Checked | null {
     if (!Array.isArray(meta) || meta[0] !== FORMAT || (meta.length !== 5 && meta.length !== 6)) return null;
     const [, flags, active, age, remaining, expiry] = meta as unknown[];
     if (![flags, active, age, remaining].every((n) => typeof n === "number" && Number.isFinite(n))) return null;
@@ -238,26 +302,23 @@ export class CookieCodec {
     const expires = (active as number) + (remaining as number);
     if (expires <= now) return null;
     if ((active as number) > now + this.#store.clockSkew * 1000) return null;
-    let bytes: Uint8Array | null = payload;
+    let bytes = payload;
     if ((flags as number) & PADDED) {
       let end = bytes.length - 1;
       while (end >= 0 && bytes[end] === 0) end--;
       if (end < 0 || bytes[end] !== PAD_MARKER) return null;
       bytes = bytes.subarray(0, end);
     }
-    if ((flags as number) & COMPRESSED) {
-      bytes = await transform(bytes, new DecompressionStream("deflate-raw"), MAX_INFLATED);
-      if (!bytes) return null;
-    }
-    const record: SessionRecord = {
-      data: decoder.decode(bytes),
-      created,
-      active: active as number,
-      expires,
-      ...(expiry === undefined ? {} : { expiry: expiry as number | string }),
-    };
-    return { record, keyIndex };
+    const record = { created, active: active as number, expires, ...(expiry === undefined ? {} : { expiry: expiry as number | string }) };
+    return { payload: bytes, compressed: ((flags as number) & COMPRESSED) !== 0, record, keyIndex };
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The decoded cookie from checked metadata and the (inflated) payload. */
+function build(checked: Checked, bytes: Uint8Array): DecodedCookie {
+  return { record: { data: decoder.decode(bytes), ...checked.record }, keyIndex: checked.keyIndex };
 }
 
 /** Run bytes through a (de)compression stream; `null` on error or when the output exceeds `limit`. */
