@@ -20,6 +20,7 @@ import type { Kit } from "./server.ts";
 import { SessionState, expireAtBrowserClose, expiryAge, newSession, sessionState } from "./session.ts";
 import type { Session, SessionData, SessionHost } from "./session.ts";
 import { KeyRing, Sealer, Signer } from "./signing.ts";
+import { builtin } from "./crypto/platform.ts";
 import type { SessionRecord, SessionStore } from "./types.ts";
 
 /** What `createSessions()` returns. */
@@ -57,6 +58,10 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
   #touchAfter: number;
   #deleteAttributes: CookieAttributes;
   #reporter: Reporter;
+  /** Cookie store with synchronous verification: verify on first touch, not at load. */
+  #lazy: boolean;
+  /** An untouched lazily loaded session still needs its cookie read at commit (idle timeout, rotation, saveEveryRequest). */
+  #readAtCommit: boolean;
 
   constructor(config: Config) {
     this.#c = config;
@@ -65,12 +70,16 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     this.expireAtBrowserClose = config.expireAtBrowserClose;
     this.serverSide = !config.cookieMode;
     this.#reporter = new Reporter({ onEvent: config.onEvent, now: config.now });
-    const ring = new KeyRing(config.secrets);
+    const ring = new KeyRing(config.secrets, { crypto: config.crypto });
     const purpose = `cookie-store/${config.cookie.name}`;
     this.#codec = config.cookieMode
       ? new CookieCodec(new Signer(ring, purpose), new Sealer(ring, `${purpose}/aes-gcm`), config.store as CookieStore)
       : null;
     this.#server = config.cookieMode ? null : new ServerSessions(this.#kit(), config.store as SessionStore, ring);
+    // Lazy only where decoding can never need a promise: sync crypto, and sync inflate when compressing.
+    this.#lazy = config.cookieMode && ring.sync !== undefined &&
+      ((config.store as CookieStore).encrypt || builtin("node:zlib") !== undefined);
+    this.#readAtCommit = config.saveEveryRequest || config.idleMs !== undefined || config.secrets.length > 1;
     // Idle activity is written at most every tenth of the idle window (1 s to 60 s).
     this.#touchAfter = config.idleMs === undefined ? Number.POSITIVE_INFINITY : Math.max(1000, Math.min(60_000, config.idleMs / 10));
     const { path, domain, sameSite, partitioned } = config.cookie;
@@ -196,6 +205,35 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     return null;
   }
 
+  /** Take a decoded cookie into the state, or leave the state empty (with the event) when it is not a live session. */
+  #adoptCookie(state: SessionState, decoded: { record: SessionRecord; keyIndex: number } | null, now: number): void {
+    if (!decoded) {
+      this.#emit("session.invalid");
+      return;
+    }
+    const reason = this.#ended(decoded.record, now);
+    if (reason) {
+      this.#emit("session.expired", reason);
+      return;
+    }
+    const data = this.#parse(decoded.record.data);
+    if (!data) {
+      this.#emit("session.corrupt");
+      return;
+    }
+    this.#adopt(state, decoded.record, data, now);
+    state.reissue = decoded.keyIndex > 0;
+  }
+
+  materialize(s: SessionState): void {
+    const value = s.pending;
+    if (value === null) return;
+    s.pending = null;
+    const now = this.#c.now();
+    // Never undefined here: the engine is lazy only where decoding is synchronous.
+    this.#adoptCookie(s, this.#codec!.decodeSync(value, now) ?? null, now);
+  }
+
   #adopt(s: SessionState, record: SessionRecord, data: Map<string, unknown>, now: number): void {
     s.data = data;
     s.live = true;
@@ -218,23 +256,8 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     if (!value) return newSession<T>(state);
     const now = this.#c.now();
     if (this.#codec) {
-      const decoded = await this.#codec.decode(value, now);
-      if (!decoded) {
-        this.#emit("session.invalid");
-        return newSession<T>(state);
-      }
-      const reason = this.#ended(decoded.record, now);
-      if (reason) {
-        this.#emit("session.expired", reason);
-        return newSession<T>(state);
-      }
-      const data = this.#parse(decoded.record.data);
-      if (!data) {
-        this.#emit("session.corrupt");
-        return newSession<T>(state);
-      }
-      this.#adopt(state, decoded.record, data, now);
-      state.reissue = decoded.keyIndex > 0;
+      if (this.#lazy) state.pending = value;
+      else this.#adoptCookie(state, await this.#codec.decode(value, now), now);
       return newSession<T>(state);
     }
     if (!isWellFormedId(value)) {
@@ -304,6 +327,11 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     s.committed = true;
     // A network error (`Response.error()`, status 0) is no answer: nothing to save or set.
     if (response.status === 0) return response;
+    // A cookie the handler never touched is never verified, unless a rule needs what it holds.
+    if (s.pending !== null) {
+      if (!this.#readAtCommit) return response;
+      this.materialize(s);
+    }
     const cookies: string[] = [];
     let vary = false;
     const empty = session.isEmpty;

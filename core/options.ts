@@ -94,6 +94,15 @@ export interface SessionsOptions {
    */
   conflicts?: "error" | "last-write-wins";
   /**
+   * Which HMAC (and AES-GCM) implementation signs, verifies and hashes ids. `"auto"`: a synchronous
+   * one where the runtime offers it (`node:crypto` on Node and Bun, satchel's own TypeScript HMAC on
+   * Deno and on Workers with `nodejs_compat`, where it measured faster), WebCrypto elsewhere; with
+   * a synchronous path the cookie store verifies a cookie only when the handler first touches the
+   * session. `"webcrypto"`: always `crypto.subtle`. Both give byte-identical results.
+   * @default "auto"
+   */
+  crypto?: "auto" | "webcrypto";
+  /**
    * Called for each lifecycle event. Without it, store failures are logged to the console, one
    * line per kind of failure per minute.
    * @default undefined
@@ -121,6 +130,7 @@ export interface Config {
   now: () => number;
   storeTimeout: number;
   conflicts: "error" | "last-write-wins";
+  crypto: "auto" | "webcrypto";
   onEvent: ((event: SessionEvent) => void) | undefined;
 }
 
@@ -228,6 +238,10 @@ export function resolveOptions(options: SessionsOptions): Config {
   if (conflicts !== "error" && conflicts !== "last-write-wins") {
     throw new TypeError(`Cannot create sessions: conflicts must be "error" or "last-write-wins"`);
   }
+  const cryptoMode = options.crypto ?? "auto";
+  if (cryptoMode !== "auto" && cryptoMode !== "webcrypto") {
+    throw new TypeError(`Cannot create sessions: crypto must be "auto" or "webcrypto"`);
+  }
   const store = options.store ?? memoryStore();
   if (typeof store !== "object" || store === null) throw new TypeError("Cannot create sessions: store must be a store object");
   const cookieMode = isCookieStore(store);
@@ -247,6 +261,7 @@ export function resolveOptions(options: SessionsOptions): Config {
     now,
     storeTimeout,
     conflicts,
+    crypto: cryptoMode,
     onEvent: options.onEvent,
   };
 }

@@ -122,7 +122,8 @@ export class ServerSessions {
 
   /** The store key of `id` under secret `index` (the id itself for stores with raw ids). */
   async key(id: string, index = 0): Promise<string> {
-    return this.#hasher ? toHex(await this.#hasher.mac(id, index)) : id;
+    if (!this.#hasher) return id;
+    return toHex(this.#hasher.macSync(id, index) ?? await this.#hasher.mac(id, index));
   }
 
   /** The live record of `id`, tried under each secret's key; `null` when there is none. */

@@ -27,6 +27,8 @@ export interface SessionHost {
   cycle(state: SessionState): Promise<void>;
   /** Throw a `TypeError` when the serializer cannot round-trip `value` (set-time check). */
   check(key: string, value: unknown): void;
+  /** Verify and read the cookie of a lazily loaded session (`state.pending`), synchronously. */
+  materialize(state: SessionState): void;
 }
 
 /** A read-modify-write function given to `session.modify()`; re-run on the fresh value after a conflict. */
@@ -86,6 +88,11 @@ export class SessionState {
   committed = false;
   /** `cycleKey()` is running: changes now would be lost when it resets the change log. */
   cycling = false;
+  /**
+   * The cookie value not verified yet (cookie store with synchronous crypto): verified on the
+   * first touch of the session, or at commit when a rule needs it; never for an untouched request.
+   */
+  pending: string | null = null;
   /** The request URL when it was plain HTTP (for the insecure-cookie warning), else `null`. */
   url: string | null = null;
   /** The stored record already equals this state (set by cycleKey, cleared by any change). */
@@ -147,16 +154,23 @@ export function newSession<T extends object>(state: SessionState): Session<T> {
  * @typeParam T the shape of the data, e.g. `{ userId: string; cart: string[] }`
  */
 export class Session<T extends object = SessionData> {
-  #s: SessionState;
+  #state: SessionState;
 
   static {
-    stateOf = (session) => session.#s;
+    stateOf = (session) => session.#state;
     createSession = <T extends object>(state: SessionState) => new Session<T>(state);
   }
 
   /** @internal Sessions come from `sessions.load()`. */
   private constructor(state: SessionState) {
-    this.#s = state;
+    this.#state = state;
+  }
+
+  /** The state, with a lazily loaded cookie verified first (every member goes through here). */
+  get #s(): SessionState {
+    const s = this.#state;
+    if (s.pending !== null) s.host.materialize(s);
+    return s;
   }
 
   /** The session id (Django's `session_key`): `null` until the first save, and always for the cookie store. */
