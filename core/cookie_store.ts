@@ -74,6 +74,18 @@ export interface CookieStoreOptions {
    * @default undefined (no padding)
    */
   pad?: number;
+  /**
+   * `"django"`: read and write Django's `signed_cookies` session values exactly (salt
+   * `django.contrib.sessions.backends.signed_cookies`, `salted_hmac` with SHA-256, base62 timestamp,
+   * zlib compression, Python's JSON), so a Django app with the same `SECRET_KEY` (the first secret;
+   * the others are `SECRET_KEY_FALLBACKS`) and cookie name shares the session. `cookie.maxAge` is
+   * enforced on the signed timestamp as Django's `SESSION_COOKIE_AGE` is (a value exactly that old
+   * is still valid). Signed only: not with `encrypt` or `pad`. Data must be JSON; satchel's own
+   * bookkeeping (creation, last activity) is not in Django's format, so `idleTimeout` and
+   * `absoluteTimeout` count from the cookie's signing time there.
+   * @default "satchel"
+   */
+  format?: "satchel" | "django";
 }
 
 /** The value `cookieStore()` returns; `createSessions` recognises it once, at construction. */
@@ -84,6 +96,8 @@ export interface CookieStore {
   readonly encrypt: boolean;
   /** Pad encrypted plaintext to a multiple of this many bytes; `false`: no padding. */
   readonly pad: number | false;
+  /** `"django"`: Django's `signed_cookies` values, readable and writable by a Django app with the same `SECRET_KEY`. */
+  readonly format: "satchel" | "django";
 }
 
 /**
@@ -119,7 +133,12 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
       throw new RangeError(`Cannot create cookie store: pad must be a whole number of bytes from 1 to ${MAX_PAD}, received ${pad}`);
     }
   }
-  return Object.freeze({ kind: "cookie", compress, clockSkew, encrypt, pad });
+  const format = options.format ?? "satchel";
+  if (format !== "satchel" && format !== "django") throw new TypeError(`Cannot create cookie store: format must be "satchel" or "django"`);
+  if (format === "django" && (encrypt || pad !== false)) {
+    throw new TypeError("Cannot create cookie store: Django's signed_cookies format is signed, not encrypted: drop encrypt and pad");
+  }
+  return Object.freeze({ kind: "cookie", compress, clockSkew, encrypt, pad, format });
 }
 
 const FORMAT = 1;

@@ -9,6 +9,7 @@
 import { getCookie, serializeCookie } from "./cookie.ts";
 import type { CookieAttributes } from "./cookie.ts";
 import { CookieCodec } from "./cookie_store.ts";
+import { djangoCookieCodec } from "./django.ts";
 import type { CookieStore } from "./cookie_store.ts";
 import { contractError, SessionError, storeFailure } from "./errors.ts";
 import type { StoreOperation } from "./errors.ts";
@@ -46,6 +47,14 @@ export interface Sessions<T extends object = SessionData> {
   ready(): Promise<void>;
 }
 
+/** What the engine needs of a cookie codec: satchel's own, or Django's `signed_cookies`. */
+interface Codec {
+  ready(): Promise<void>;
+  encode(record: SessionRecord, now: number): Promise<string>;
+  decode(value: string, now: number): Promise<{ record: SessionRecord; keyIndex: number } | null>;
+  decodeSync?(value: string, now: number): { record: SessionRecord; keyIndex: number } | null | undefined;
+}
+
 /** The engine: one per `createSessions()`. */
 export class Engine<T extends object> implements Sessions<T>, SessionHost {
   readonly cookieName: string;
@@ -54,7 +63,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
   readonly serverSide: boolean;
   #c: Config;
   #server: ServerSessions | null;
-  #codec: CookieCodec | null;
+  #codec: Codec | null;
   #touchAfter: number;
   #deleteAttributes: CookieAttributes;
   #reporter: Reporter;
@@ -72,13 +81,16 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     this.#reporter = new Reporter({ onEvent: config.onEvent, now: config.now });
     const ring = new KeyRing(config.secrets, { crypto: config.crypto });
     const purpose = `cookie-store/${config.cookie.name}`;
-    this.#codec = config.cookieMode
-      ? new CookieCodec(new Signer(ring, purpose), new Sealer(ring, `${purpose}/aes-gcm`), config.store as CookieStore)
-      : null;
+    const cookieStore = config.cookieMode ? config.store as CookieStore : null;
+    this.#codec = cookieStore === null
+      ? null
+      : cookieStore.format === "django"
+      ? djangoCookieCodec(config.secrets, config.cookie.maxAge)
+      : new CookieCodec(new Signer(ring, purpose), new Sealer(ring, `${purpose}/aes-gcm`), cookieStore);
     this.#server = config.cookieMode ? null : new ServerSessions(this.#kit(), config.store as SessionStore, ring);
     // Lazy only where decoding can never need a promise: sync crypto, and sync inflate when compressing.
-    this.#lazy = config.cookieMode && ring.sync !== undefined &&
-      ((config.store as CookieStore).encrypt || builtin("node:zlib") !== undefined);
+    this.#lazy = cookieStore !== null && cookieStore.format !== "django" && ring.sync !== undefined &&
+      (cookieStore.encrypt || builtin("node:zlib") !== undefined);
     this.#readAtCommit = config.saveEveryRequest || config.idleMs !== undefined || config.secrets.length > 1;
     // Idle activity is written at most every tenth of the idle window (1 s to 60 s).
     this.#touchAfter = config.idleMs === undefined ? Number.POSITIVE_INFINITY : Math.max(1000, Math.min(60_000, config.idleMs / 10));
@@ -231,7 +243,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     s.pending = null;
     const now = this.#c.now();
     // Never undefined here: the engine is lazy only where decoding is synchronous.
-    this.#adoptCookie(s, this.#codec!.decodeSync(value, now) ?? null, now);
+    this.#adoptCookie(s, this.#codec!.decodeSync?.(value, now) ?? null, now);
   }
 
   #adopt(s: SessionState, record: SessionRecord, data: Map<string, unknown>, now: number): void {

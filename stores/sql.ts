@@ -105,7 +105,7 @@ import type { LoadedRecord, SessionRecord, SessionStore, Version } from "../core
 import { SessionError, interrupted } from "../core/errors.ts";
 import { isKey, requireKey, requireRecord } from "./_record.ts";
 import { createDriver, detectApi, dialectsOf } from "./_sql_driver.ts";
-import { decodeSessionData, djangoToRecord, encodeSessionData, recordToDjango } from "../interop/django.ts";
+import { decodeSessionData, djangoToRecord, encodeSessionData, recordToDjango } from "../core/django.ts";
 import type { Driver, SqlApi, SqlClient, SqlDialect, SqlParam, SqlRow } from "./_sql_driver.ts";
 
 export type {

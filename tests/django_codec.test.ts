@@ -23,7 +23,7 @@ import {
   pythonJson,
   recordToDjango,
   signValue,
-} from "../interop/django.ts";
+} from "../core/django.ts";
 import { encodeBase64Url } from "../core/_base64.ts";
 import { runtime } from "./_env.ts";
 

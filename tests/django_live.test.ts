@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import pg from "pg";
-import { createSessions } from "../mod.ts";
+import { cookieStore, createSessions } from "../mod.ts";
 import { sqlStore } from "../stores/sql.ts";
 import type { SqlClient, SqliteDatabaseLike, SqlStore } from "../stores/sql.ts";
 import {
@@ -25,7 +25,7 @@ import {
   decodeSignedCookie,
   encodeSessionData,
   encodeSignedCookie,
-} from "../interop/django.ts";
+} from "../core/django.ts";
 import { runtime, serviceAvailable } from "./_env.ts";
 
 const PYTHON = process.env.DJANGO_PYTHON ?? "/usr/bin/python3"; // Debian's, where python3-django lives (a pyenv python3 may shadow it on PATH)
@@ -140,6 +140,27 @@ describe("Django's signed_cookies engine", () => {
       const value = await encodeSignedCookie(data, SECRET, T);
       assert.deepEqual(await django.call<CookieRead>("cookie_read", { value, now: T / 1000 }), { data, valid: true });
     }
+  });
+
+  test('createSessions({ store: cookieStore({ format: "django" }) }): one cookie, two frameworks', async (t) => {
+    if (!django) return t.skip("Django unavailable");
+    const sessions = createSessions<Record<string, unknown>>({ secret: SECRET, store: cookieStore({ format: "django" }), now: () => T });
+    // Django's cookie is the session on the satchel side...
+    const value: string = await django.call<string>("cookie_write", { data: { user: "ada", cart: ["sku-1"] }, now: T / 1000 });
+    const seen = await sessions.handle(new Request("https://a.example/", { headers: { cookie: `sessionid=${value}` } }), (_r, s) => {
+      s.modify("cart", (cart) => [...(cart as string[]), "sku-2"]);
+      return new Response(String(s.get("user")));
+    });
+    assert.equal(await seen.text(), "ada");
+    // ...and the cookie satchel sends back is the session on the Django side.
+    const back = seen.headers.getSetCookie()[0]!.split(";")[0]!.slice("sessionid=".length);
+    assert.deepEqual(await django.call<CookieRead>("cookie_read", { value: back, now: T / 1000 }), {
+      data: { user: "ada", cart: ["sku-1", "sku-2"] },
+      valid: true,
+    });
+    // A tampered Django cookie is no session.
+    const tampered = await sessions.handle(new Request("https://a.example/", { headers: { cookie: `sessionid=${value}x` } }), (_r, s) => new Response(String(s.get("user"))));
+    assert.equal(await tampered.text(), "undefined");
   });
 
   test("SESSION_COOKIE_AGE: both accept an age of exactly max_age and refuse a millisecond more", async (t) => {

@@ -16,7 +16,7 @@ import type { SessionRecord, SessionStore } from "../core/types.ts";
 import { sqlStore } from "../stores/sql.ts";
 import type { SqlClient, SqlLayout, SqliteDatabaseLike, SqliteStatementLike, SqlStore } from "../stores/sql.ts";
 import { testStore, freshKey } from "./_store_suite.ts";
-import { decodeSessionData, encodeSessionData } from "../interop/django.ts";
+import { decodeSessionData, encodeSessionData } from "../core/django.ts";
 import type { StoreFixture } from "./_store_suite.ts";
 import { runtime, serviceAvailable } from "./_env.ts";
 

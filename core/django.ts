@@ -50,8 +50,8 @@
  *
  * @module
  */
-import { decodeBase64Url, encodeBase64Url } from "../core/_base64.ts";
-import type { SessionRecord } from "../core/types.ts";
+import { decodeBase64Url, encodeBase64Url } from "./_base64.ts";
+import type { SessionRecord } from "./types.ts";
 
 /** The salt of `session_data` for every built-in server-side engine (`"django.contrib.sessions." + "SessionStore"`). */
 export const SESSION_STORE_SALT = "django.contrib.sessions.SessionStore";
