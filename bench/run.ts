@@ -1,30 +1,27 @@
 /**
- * Run every case on the current runtime and print one JSON line per case:
- * median ns/op over 5 samples of ~200 ms each after 300 ms of warm-up.
+ * Run every in-process case on the current runtime and print one JSON line per case:
+ * median ns per request over 5 samples (BENCH_SAMPLE_MS each, default 200 ms) after a warm-up,
+ * the samples taken in 5 rounds over all cases,
+ * preceded by one line naming the runtime and its version.
  * Usage: node bench/run.ts | deno run -A bench/run.ts | bun bench/run.ts
  */
 import { allCases } from "./cases.ts";
+import { scalingCases } from "./scaling.ts";
+import { measure, summarize } from "./_measure.ts";
 
-const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
-const SAMPLE_MS = Number((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.BENCH_SAMPLE_MS ?? 200);
+const g = globalThis as { Deno?: { version: { deno: string } }; Bun?: { version: string }; process?: { versions: { node: string }; env: Record<string, string | undefined> } };
+const runtime = g.Deno ? "deno" : g.Bun ? "bun" : "node";
+const version = g.Deno?.version.deno ?? g.Bun?.version ?? g.process?.versions.node ?? "?";
+const SAMPLE_MS = Number(g.process?.env.BENCH_SAMPLE_MS ?? 200);
 
-async function measure(run: () => Promise<unknown>, ms: number): Promise<number> {
-  let n = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < ms) {
-    for (let i = 0; i < 32; i++) await run();
-    n += 32;
-    now = performance.now();
-  }
-  return ((now - start) * 1e6) / n;
-}
-
-const cases = await allCases();
+console.log(JSON.stringify({ kind: "meta", runtime, version }));
+const cases = [...(await allCases()), ...(await scalingCases())];
+const live = cases.filter((c) => !c.skip);
+for (const c of live) await measure(c.run, c.per ?? 1, Math.max(150, SAMPLE_MS));
+// Rounds interleave the cases, so a burst of load on a shared machine hits a case and its floor alike.
+const samples = new Map(live.map((c) => [c, [] as number[]]));
+for (let round = 0; round < 5; round++) for (const c of live) samples.get(c)!.push(await measure(c.run, c.per ?? 1, SAMPLE_MS));
 for (const c of cases) {
-  await measure(c.run, 300);
-  const samples: number[] = [];
-  for (let i = 0; i < 5; i++) samples.push(await measure(c.run, SAMPLE_MS));
-  samples.sort((a, b) => a - b);
-  console.log(JSON.stringify({ runtime, name: c.name, ns: Math.round(samples[2]!), min: Math.round(samples[0]!), max: Math.round(samples[4]!), description: c.description }));
+  if (c.skip) console.log(JSON.stringify({ kind: "micro", runtime, name: c.name, skip: c.skip, description: c.description }));
+  else console.log(JSON.stringify({ kind: "micro", runtime, name: c.name, ...summarize(samples.get(c)!), description: c.description }));
 }
