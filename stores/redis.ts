@@ -26,8 +26,7 @@
  * miss would look like a lost session or a spurious conflict. For the same reason keep
  * ioredis's `scaleReads` at its default, `"master"`. The default prefix has no hash tag, so
  * sessions spread over all slots; a prefix holding `{...}` would put every session in one slot
- * (one master). Tested on a three-master Redis 7 cluster with both clients
- * (tests/store_redis_cluster.test.ts).
+ * (one master). Tested on a three-master Redis 7 cluster with both clients.
  *
  * Round trips: `load` is one `GET`; `create` is one `SET ... NX PXAT`; `save` is one `EVAL` of
  * a short Lua script; `delete` is one `DEL`. Needs Redis 6.2 or later (for `PXAT`), or a

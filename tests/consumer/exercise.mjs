@@ -111,6 +111,14 @@ const checks = {
     const handler = m.withSession(sessions, (_request, session) => (touch(session), new Response("ok")));
     await roundTrip((request, t) => ((touch = t), handler(request)), "withSession()");
   },
+  "./django": async (m) => {
+    // Django's session_data format: what one side encodes, the other decodes; a wrong key gives null.
+    const value = await m.encodeSessionData({ cart: ["sku-1"], "clé": "é" }, SECRET);
+    const back = await m.decodeSessionData(value, SECRET);
+    if (JSON.stringify(back) !== JSON.stringify({ cart: ["sku-1"], "clé": "é" })) throw new Error("Django session_data did not round-trip");
+    if ((await m.decodeSessionData(value, `${SECRET}-other`)) !== null) throw new Error("a wrong key decoded");
+    return "encodeSessionData/decodeSessionData round trip";
+  },
   "./hono": async (m) => {
     const { Hono } = await import("hono");
     let touch;
