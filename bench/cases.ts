@@ -77,6 +77,7 @@ async function satchel(): Promise<Case[]> {
     { name: "satchel.memory.rt", description: "satchel memoryStore: handle(), read + write (no crypto)", run: () => memory.handle(req(sid), (_r, s) => { s.set("visits", s.get("visits", 0) + 1); return new Response("ok"); }) },
     { name: "satchel.memory.load", description: "satchel memoryStore: handle(), read only", run: () => memory.handle(req(sid), (_r, s) => { s.get("visits"); return new Response("ok"); }) },
     { name: "satchel.untouched", description: "satchel: handle() of a request without a cookie that never touches the session", run: () => memory.handle(req(), () => new Response("ok")) },
+    { name: "satchel.cookie.untouched", description: "satchel cookieStore: handle() of a request carrying a session cookie that never touches the session (lazy: no verify)", run: () => cookieSessions.handle(req(signed), () => new Response("ok")) },
   ];
 }
 

@@ -50,7 +50,7 @@ export interface D1DatabaseLike {
 /** A postgres.js `sql` instance (`postgres(url)`); only `sql.unsafe(text, params)` is used. */
 export interface PostgresJsLike {
   /** Run a parameterized query (`$1`, `$2`, ...); resolves to the rows, with `count` rows affected. */
-  unsafe(query: string, parameters?: SqlParam[]): PromiseLike<ArrayLike<unknown> & { count?: number | null }>;
+  unsafe(query: string, parameters?: SqlParam[], options?: { prepare?: boolean }): PromiseLike<ArrayLike<unknown> & { count?: number | null }>;
 }
 
 /** A node-postgres (`pg`) `Client` or `Pool`. */
@@ -123,14 +123,18 @@ export function createDriver(client: SqlClient, api: SqlApi): Driver {
   switch (api) {
     case "postgres.js": {
       const sql = client as PostgresJsLike;
+      // satchel's statements are a handful of fixed texts: prepare them (postgres.js's tagged
+      // templates do; `unsafe` does not by default), unless the connection was created with
+      // `prepare: false` (e.g. behind PgBouncer in transaction mode).
+      const options = { prepare: (sql as { options?: { prepare?: unknown } }).options?.prepare !== false };
       return {
         api,
         async first(text, params) {
-          const rows = await sql.unsafe(text, params);
+          const rows = await sql.unsafe(text, params, options);
           return (rows[0] as SqlRow | undefined) ?? null;
         },
         async write(text, params) {
-          const result = await sql.unsafe(text, params);
+          const result = await sql.unsafe(text, params, options);
           return { count: count(result.count) };
         },
         async ddl(text) {
