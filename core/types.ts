@@ -66,6 +66,12 @@ export interface SessionStore {
    * Update only: never recreates a deleted record (throws `SESSION_INTERRUPTED`). With a
    * `version`, a store that supports compare-and-set writes only if the stored version still
    * matches (else throws `SESSION_CONFLICT`). Returns the new version, if any.
+   *
+   * A record whose `expires` is already past (the core saves `{ data: "", expires: 1, ... }` at the
+   * version it loaded to retire a record after `cycleKey()` or a move to a new secret's key) ends
+   * the record if, and only if, the version still matches: afterwards `load` returns `null` and a
+   * save with an older version throws `SESSION_CONFLICT` or `SESSION_INTERRUPTED`. Stores may
+   * delete it outright; every store's tests check this.
    */
   save(key: string, record: SessionRecord, version?: Version): Promise<Version | undefined | void>;
   /** Delete; a missing record is not an error. */
