@@ -36,6 +36,7 @@
 import { decodeBase64Url, encodeBase64Url } from "./_base64.ts";
 import type { Sealer, Signer } from "./signing.ts";
 import { inflateRawSync } from "./crypto/platform.ts";
+import { transform } from "./_streams.ts";
 import { SessionError } from "./errors.ts";
 import type { SessionRecord } from "./types.ts";
 
@@ -340,33 +341,3 @@ function build(checked: Checked, bytes: Uint8Array): DecodedCookie {
   return { record: { data: decoder.decode(bytes), ...checked.record }, keyIndex: checked.keyIndex };
 }
 
-/** Run bytes through a (de)compression stream; `null` on error or when the output exceeds `limit`. */
-async function transform(input: Uint8Array, stream: CompressionStream | DecompressionStream, limit: number): Promise<Uint8Array | null> {
-  const writer = stream.writable.getWriter();
-  writer.write(input as Uint8Array<ArrayBuffer>).catch(() => {});
-  writer.close().catch(() => {});
-  const reader = stream.readable.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > limit) {
-        await reader.cancel().catch(() => {});
-        return null;
-      }
-      chunks.push(value);
-    }
-  } catch {
-    return null;
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}

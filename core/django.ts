@@ -51,6 +51,7 @@
  * @module
  */
 import { decodeBase64Url, encodeBase64Url } from "./_base64.ts";
+import { transform } from "./_streams.ts";
 import type { SessionRecord } from "./types.ts";
 
 /** The salt of `session_data` for every built-in server-side engine (`"django.contrib.sessions." + "SessionStore"`). */
@@ -238,39 +239,6 @@ function latin1(bytes: Uint8Array): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// zlib
-
-async function pipe(bytes: Uint8Array, stream: CompressionStream | DecompressionStream, limit: number): Promise<Uint8Array | null> {
-  const writer = stream.writable.getWriter();
-  writer.write(bytes as Uint8Array<ArrayBuffer>).catch(() => {});
-  writer.close().catch(() => {});
-  const reader = stream.readable.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > limit) {
-        await reader.cancel().catch(() => {});
-        return null;
-      }
-      chunks.push(value);
-    }
-  } catch {
-    return null;
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
 // signing.dumps / signing.loads
 
 /** Options of {@linkcode djangoDumps}. */
@@ -298,7 +266,7 @@ export async function djangoDumps(value: unknown, options: DumpsOptions): Promis
   let bytes: Uint8Array = encoder.encode(pythonJson(value)); // ASCII, so UTF-8 and latin-1 agree
   let dot = "";
   if (options.compress) {
-    const packed = await pipe(bytes, new CompressionStream("deflate"), Infinity);
+    const packed = await transform(bytes, new CompressionStream("deflate"), Infinity);
     if (packed && packed.length < bytes.length - 1) {
       bytes = packed;
       dot = ".";
@@ -367,7 +335,7 @@ export async function djangoLoads(text: string, options: LoadsOptions): Promise<
   let bytes = decodeBase64Url(payload);
   if (!bytes) return null;
   if (compressed) {
-    bytes = await pipe(bytes, new DecompressionStream("deflate"), options.maxInflated ?? Infinity);
+    bytes = await transform(bytes, new DecompressionStream("deflate"), options.maxInflated ?? Infinity);
     if (!bytes) return null;
   }
   try {

@@ -20,6 +20,7 @@ import { redisStore } from "../stores/redis.ts";
 import { sqlStore } from "../stores/sql.ts";
 import type { SqlClient } from "../stores/sql.ts";
 import { runtime, serviceAvailable } from "./_env.ts";
+import { barrier } from "./_barrier.ts";
 
 const SECRET = "concurrency-secret-0123456789abcdefgh";
 const OLD = "concurrency-old-secret-0123456789abcde";
@@ -122,17 +123,6 @@ const BACKENDS: Backend[] = [
   },
 ];
 
-/** Resolves once `count` callers have arrived. */
-function barrier(count: number): () => Promise<void> {
-  let arrived = 0;
-  let open!: () => void;
-  const all = new Promise<void>((resolve) => (open = resolve));
-  return () => {
-    arrived += 1;
-    if (arrived === count) open();
-    return all;
-  };
-}
 
 type Data = { cart: string[]; n: number; user: string; [k: string]: unknown };
 const req = (cookie?: string) => new Request("https://shop.example/", { headers: cookie ? { cookie } : {} });

@@ -9,23 +9,13 @@ import { describe, test } from "node:test";
 import { createSessions, memoryStore, SessionError } from "../mod.ts";
 import type { Session, SessionStore, SessionsOptions } from "../mod.ts";
 import { fakeClock } from "./_env.ts";
+import { barrier } from "./_barrier.ts";
 
 const SECRET = "conflict-test-secret-0123456789abcdef";
 const OLD = "conflict-test-old-secret-0123456789abcd";
 
 type Data = { cart: string[]; n: number; user: string; [k: string]: unknown };
 
-/** Resolves once `count` callers have arrived. */
-function barrier(count: number): () => Promise<void> {
-  let arrived = 0;
-  let open!: () => void;
-  const all = new Promise<void>((resolve) => (open = resolve));
-  return () => {
-    arrived += 1;
-    if (arrived === count) open();
-    return all;
-  };
-}
 
 function setup(options: Partial<SessionsOptions> = {}) {
   const clock = fakeClock();

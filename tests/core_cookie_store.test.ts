@@ -197,6 +197,9 @@ describe("crypto call budget (on the path in use: node:crypto, plain TypeScript 
     assert.deepEqual(changed, { sign: 1, verify: 1, importKey: 0 });
     const readOnly = await countSubtle(() => run(sessions, value, (s) => { s.get("user"); }));
     assert.deepEqual(readOnly, { sign: 0, verify: 1, importKey: 0 });
+    // With a synchronous path the cookie is verified on the first touch only (WebCrypto: at load).
+    const carriedUntouched = await countSubtle(() => run(sessions, value, () => {}));
+    assert.deepEqual(carriedUntouched, { sign: 0, verify: syncCrypto() ? 0 : 1, importKey: 0 }, "a request carrying the cookie that never touches the session");
     const anonymous = await countSubtle(() => run(sessions, undefined, () => {}));
     assert.deepEqual(anonymous, { sign: 0, verify: 0, importKey: 0 }, "a request without a session cookie that never touches the session");
     const anonymousRead = await countSubtle(() => run(sessions, undefined, (s) => { s.get("user"); }));

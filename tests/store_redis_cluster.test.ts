@@ -24,6 +24,7 @@ import { testStore } from "./_store_suite.ts";
 import { serviceAvailable } from "./_env.ts";
 import { startRedisCluster } from "./_redis_cluster.ts";
 import type { RedisCluster } from "./_redis_cluster.ts";
+import { barrier } from "./_barrier.ts";
 
 const SECRET = "cluster-suite-secret-0123456789abcdefghij";
 const SESSIONS = 200;
@@ -82,17 +83,6 @@ function connect(c: RedisCluster, name: string): Promise<Client> {
   return CLIENTS.find((entry) => entry.name === name)!.connect(c);
 }
 
-/** Resolves once `count` callers have arrived, so that every caller really races. */
-function barrier(count: number): () => Promise<void> {
-  let arrived = 0;
-  let open!: () => void;
-  const all = new Promise<void>((resolve) => (open = resolve));
-  return () => {
-    arrived += 1;
-    if (arrived === count) open();
-    return all;
-  };
-}
 
 const req = (cookie?: string) => new Request("http://localhost/", { headers: cookie ? { cookie } : {} });
 const cookieOf = (response: Response) => response.headers.getSetCookie()[0]?.split(";")[0];

@@ -16,6 +16,7 @@ import { createSessions } from "../../core/sessions.ts";
 import { SessionError } from "../../core/errors.ts";
 import type { SessionRecord, SessionStore } from "../../core/types.ts";
 import { keyMaker, rec } from "../_store_fixtures.ts";
+import { barrier } from "../_barrier.ts";
 
 /** A store opened for one check, and how to let go of it. */
 export interface OpenedStore {
@@ -41,17 +42,6 @@ const req = (cookie?: string) => new Request("https://shop.example/", { headers:
 const cookieOf = (response: Response) => response.headers.getSetCookie()[0]?.split(";")[0];
 const key = keyMaker("conc");
 
-/** Resolves once `count` callers have arrived, so every round really races. */
-function barrier(count: number): () => Promise<void> {
-  let arrived = 0;
-  let open!: () => void;
-  const all = new Promise<void>((resolve) => (open = resolve));
-  return () => {
-    arrived += 1;
-    if (arrived === count) open();
-    return all;
-  };
-}
 
 /** The core's retiring save (core/server.ts `tombstone`). */
 function tombstone(now: number): SessionRecord {
