@@ -10,7 +10,7 @@ import { resolveOptions } from "./options.ts";
 import type { SessionsOptions } from "./options.ts";
 import type { SessionData } from "./session.ts";
 
-export { errorResponse, patchVary } from "./engine.ts";
+export { errorResponse, patchVary } from "./response.ts";
 export type { Sessions } from "./engine.ts";
 export type { CookieOptions, Duration, SessionEvent, SessionsOptions } from "./options.ts";
 
