@@ -72,19 +72,37 @@ const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const keyCache = new Map<string, Promise<CryptoKey>>();
 const KEY_CACHE_LIMIT = 64;
 
-/** Django's `salted_hmac` key: SHA-256 of UTF-8 (`salt + "signer"`) followed by UTF-8 (`secret`), imported for HMAC-SHA256. */
+/** Django's `Signer` key: `salted_hmac`'s key for the key salt `salt + "signer"`. */
 function signerKey(salt: string, secret: string): Promise<CryptoKey> {
-  const id = `${salt}\u0000${secret}`;
+  return saltedKey(`${salt}signer`, secret);
+}
+
+/** Django's `salted_hmac` key: SHA-256 of UTF-8 (`keySalt + secret`), imported for HMAC-SHA256. */
+function saltedKey(keySalt: string, secret: string): Promise<CryptoKey> {
+  const id = `${keySalt}\u0000${secret}`;
   let key = keyCache.get(id);
   if (!key) {
     if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.delete(keyCache.keys().next().value!);
-    const material = encoder.encode(`${salt}signer${secret}`);
+    const material = encoder.encode(`${keySalt}${secret}`);
     key = crypto.subtle.digest("SHA-256", material)
       .then((digest) => crypto.subtle.importKey("raw", digest, HMAC_SHA256, false, ["sign"]));
     key.catch(() => keyCache.delete(id));
     keyCache.set(id, key);
   }
   return key;
+}
+
+/** The key salt of Django's `AbstractBaseUser.get_session_auth_hash()`. */
+export const SESSION_AUTH_HASH_SALT = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash";
+
+/**
+ * Django's `user.get_session_auth_hash()` for a user whose `password` field is `password`:
+ * `salted_hmac(SESSION_AUTH_HASH_SALT, password, secret, algorithm="sha256").hexdigest()`, the
+ * value Django keeps as `_auth_user_hash` (Django ≥ 3.1).
+ */
+export async function sessionAuthHash(password: string, secret: string): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", await saltedKey(SESSION_AUTH_HASH_SALT, secret), encoder.encode(password));
+  return Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** `Signer(key=secret, salt=salt).signature(value)`: 43 characters of base64url. */

@@ -9,7 +9,7 @@
 import { getCookie, serializeCookie } from "./cookie.ts";
 import type { CookieAttributes } from "./cookie.ts";
 import { CookieCodec } from "./cookie_store.ts";
-import { djangoCookieCodec } from "./django.ts";
+import { djangoCookieCodec, sessionAuthHash } from "./django.ts";
 import type { CookieStore } from "./cookie_store.ts";
 import { contractError, SessionError, storeFailure } from "./errors.ts";
 import { applyHeaders, errorResponse } from "./response.ts";
@@ -19,7 +19,7 @@ import type { Config, SessionEvent } from "./options.ts";
 import { insecureCookieWarning, Reporter } from "./report.ts";
 import { ServerSessions } from "./server.ts";
 import type { Kit } from "./server.ts";
-import { SessionState, expireAtBrowserClose, expiryAge, newSession, sessionState } from "./session.ts";
+import { HASH_KEY, SessionState, USER_KEY, expireAtBrowserClose, expiryAge, newSession, sessionState } from "./session.ts";
 import type { Session, SessionData, SessionHost } from "./session.ts";
 import { KeyRing, Sealer, Signer } from "./signing.ts";
 import { builtin } from "./crypto/platform.ts";
@@ -48,6 +48,13 @@ export interface Sessions<T extends object = SessionData> {
   ready(): Promise<void>;
 }
 
+/** Constant-time string equality (the time depends on the lengths only). */
+function sameText(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
+  return diff === 0;
+}
+
 /** What the engine needs of a cookie codec: satchel's own, or Django's `signed_cookies`. */
 interface Codec {
   ready(): Promise<void>;
@@ -62,6 +69,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
   readonly maxAge: number;
   readonly expireAtBrowserClose: boolean;
   readonly serverSide: boolean;
+  readonly authBackend: string;
   #c: Config;
   #server: ServerSessions | null;
   #codec: Codec | null;
@@ -79,6 +87,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     this.maxAge = config.cookie.maxAge;
     this.expireAtBrowserClose = config.expireAtBrowserClose;
     this.serverSide = !config.cookieMode;
+    this.authBackend = config.authBackend;
     this.#reporter = new Reporter({ onEvent: config.onEvent, now: config.now });
     const ring = new KeyRing(config.secrets, { crypto: config.crypto });
     const purpose = `cookie-store/${config.cookie.name}`;
@@ -90,7 +99,8 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
       : new CookieCodec(new Signer(ring, purpose), new Sealer(ring, `${purpose}/aes-gcm`), cookieStore);
     this.#server = config.cookieMode ? null : new ServerSessions(this.#kit(), config.store as SessionStore, ring);
     // Lazy only where decoding can never need a promise: sync crypto, and sync inflate when compressing.
-    this.#lazy = cookieStore !== null && cookieStore.format !== "django" && ring.sync !== undefined &&
+    // The authHash check needs the data before the handler runs.
+    this.#lazy = cookieStore !== null && cookieStore.format !== "django" && config.authHash === undefined && ring.sync !== undefined &&
       (cookieStore.encrypt || builtin("node:zlib") !== undefined);
     this.#readAtCommit = config.saveEveryRequest || config.idleMs !== undefined || config.secrets.length > 1;
     // Idle activity is written at most every tenth of the idle window (1 s to 60 s).
@@ -238,6 +248,51 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     state.reissue = decoded.keyIndex > 0;
   }
 
+  /**
+   * With the `authHash` option, whether a session bound to a user still carries the user's current
+   * auth hash (Django's `get_user`): checked under every secret; a match under a fallback secret
+   * is rewritten under the current one. `false` (the session ends) when it does not match, is
+   * missing, or the user is gone.
+   */
+  async #authValid(s: SessionState): Promise<boolean> {
+    const lookup = this.#c.authHash;
+    const user = s.data.get(USER_KEY);
+    if (!lookup || user === undefined) return true;
+    const current = await lookup(String(user));
+    const stored = s.data.get(HASH_KEY);
+    if (typeof current === "string" && typeof stored === "string") {
+      const secrets = this.#c.secrets;
+      for (let index = 0; index < secrets.length; index++) {
+        const digest = await sessionAuthHash(current, secrets[index]!);
+        if (!sameText(digest, stored)) continue;
+        if (index > 0) {
+          const fresh = await sessionAuthHash(current, secrets[0]!);
+          s.data.set(HASH_KEY, fresh);
+          s.write(HASH_KEY, fresh);
+        }
+        return true;
+      }
+    }
+    this.#emit("session.expired", "credentials");
+    return false;
+  }
+
+  /** A fresh empty state for the same request (cookie presence and URL kept). */
+  #emptied(state: SessionState): SessionState {
+    const fresh = new SessionState(this);
+    fresh.hadCookie = state.hadCookie;
+    fresh.url = state.url;
+    return fresh;
+  }
+
+  async authDigest(userKey: string, authHash: string | null | undefined): Promise<string | null> {
+    let hash: string | null | undefined = authHash;
+    if (hash === undefined) hash = this.#c.authHash ? await this.#c.authHash(userKey) : null;
+    if (hash === null || hash === undefined) return null;
+    if (typeof hash !== "string") throw new TypeError("Cannot log in: the auth hash must be a string");
+    return await sessionAuthHash(hash, this.#c.secrets[0]!);
+  }
+
   materialize(s: SessionState): void {
     const value = s.pending;
     if (value === null) return;
@@ -271,6 +326,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     if (this.#codec) {
       if (this.#lazy) state.pending = value;
       else this.#adoptCookie(state, await this.#codec.decode(value, now), now);
+      if (state.live && !(await this.#authValid(state))) return newSession<T>(this.#emptied(state));
       return newSession<T>(state);
     }
     if (!isWellFormedId(value)) {
@@ -294,6 +350,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     }
     const data = this.#parse(record.data);
     if (!data) this.#emit("session.corrupt");
+
     // Django keeps the key of a record that fails to decode, so the next save overwrites it.
     this.#adopt(state, record, data ?? new Map(), now);
     state.id = value;
@@ -303,6 +360,13 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     // Found through a fallback secret's id hash: move it under the current secret's key on this
     // response, so removing the old secret later does not end the session.
     state.reissue = index > 0;
+    if (!(await this.#authValid(state))) {
+      // Credentials changed: the session is over, as Django's get_user flushes it.
+      await server.drop(key).catch(() => {});
+      const ended = this.#emptied(state);
+      ended.stale = true;
+      return newSession<T>(ended);
+    }
     return newSession<T>(state);
   }
 

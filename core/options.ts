@@ -53,8 +53,8 @@ export interface SessionEvent {
     | "session.corrupt"
     | "session.conflict"
     | "store.failure";
-  /** For `session.expired`: which limit ended it. */
-  reason?: "expiry" | "idle" | "absolute";
+  /** For `session.expired`: which limit ended it (`"credentials"`: the user's auth hash changed). */
+  reason?: "expiry" | "idle" | "absolute" | "credentials";
   /** For `store.failure`: which store call failed. */
   operation?: StoreOperation;
   /** For `store.failure`: the sanitized `STORE_UNAVAILABLE` error (no id, key, data or secret). */
@@ -103,6 +103,17 @@ export interface SessionsOptions {
    */
   crypto?: "auto" | "webcrypto";
   /**
+   * The user's current auth hash (Django's `get_session_auth_hash` input: the password hash, or any
+   * credentials version), or `null` when the user no longer exists. When given, a loaded session
+   * bound by `session.login()` whose remembered hash no longer matches ends (event
+   * `session.expired`, reason `"credentials"`): changing a password logs out every other session,
+   * on every store including the cookie store. Checked with every secret, like Django's `get_user`.
+   * @default undefined
+   */
+  authHash?: ((userKey: string) => string | null | Promise<string | null>) | undefined;
+  /** What `session.login()` writes as `_auth_user_backend` (Django reads it). @default "django.contrib.auth.backends.ModelBackend" */
+  authBackend?: string;
+  /**
    * Called for each lifecycle event. Without it, store failures are logged to the console, one
    * line per kind of failure per minute.
    * @default undefined
@@ -131,6 +142,8 @@ export interface Config {
   storeTimeout: number;
   conflicts: "error" | "last-write-wins";
   crypto: "auto" | "webcrypto";
+  authHash: ((userKey: string) => string | null | Promise<string | null>) | undefined;
+  authBackend: string;
   onEvent: ((event: SessionEvent) => void) | undefined;
 }
 
@@ -242,6 +255,11 @@ export function resolveOptions(options: SessionsOptions): Config {
   if (cryptoMode !== "auto" && cryptoMode !== "webcrypto") {
     throw new TypeError(`Cannot create sessions: crypto must be "auto" or "webcrypto"`);
   }
+  if (options.authHash !== undefined && typeof options.authHash !== "function") {
+    throw new TypeError("Cannot create sessions: authHash must be a function of the user key");
+  }
+  const authBackend = options.authBackend ?? "django.contrib.auth.backends.ModelBackend";
+  if (typeof authBackend !== "string" || authBackend === "") throw new TypeError("Cannot create sessions: authBackend must be a non-empty string");
   const store = options.store ?? memoryStore();
   if (typeof store !== "object" || store === null) throw new TypeError("Cannot create sessions: store must be a store object");
   const cookieMode = isCookieStore(store);
@@ -262,6 +280,8 @@ export function resolveOptions(options: SessionsOptions): Config {
     storeTimeout,
     conflicts,
     crypto: cryptoMode,
+    authHash: options.authHash,
+    authBackend,
     onEvent: options.onEvent,
   };
 }

@@ -29,7 +29,16 @@ export interface SessionHost {
   check(key: string, value: unknown): void;
   /** Verify and read the cookie of a lazily loaded session (`state.pending`), synchronously. */
   materialize(state: SessionState): void;
+  /** What `login()` writes as `_auth_user_backend`. */
+  readonly authBackend: string;
+  /** Django's `_auth_user_hash` of `authHash` under the current secret; the `authHash` option's value for `userKey` when `authHash` is `undefined` (`null`: none). */
+  authDigest(userKey: string, authHash: string | null | undefined): Promise<string | null>;
 }
+
+/** Django's session keys for the logged-in user (django.contrib.auth). */
+export const USER_KEY = "_auth_user_id";
+export const BACKEND_KEY = "_auth_user_backend";
+export const HASH_KEY = "_auth_user_hash";
 
 /** A read-modify-write function given to `session.modify()`; re-run on the fresh value after a conflict. */
 export type Modifier = (current: unknown) => unknown;
@@ -494,6 +503,58 @@ export class Session<T extends object = SessionData> {
     const s = this.#s;
     s.accessed = true;
     return expireAtBrowserClose(s);
+  }
+
+  /** The logged-in user's key (Django's `_auth_user_id`), or `null`. Sets `accessed`. */
+  get user(): string | null {
+    const value = (this as unknown as Session<SessionData>).get(USER_KEY);
+    return typeof value === "string" && value !== "" ? value : typeof value === "number" ? String(value) : null;
+  }
+
+  /**
+   * Log `userKey` in (Django's `login()`): when the session belongs to another user (or to this
+   * user under other credentials) it is flushed, else its key is cycled (against fixation); then
+   * it is bound to the user as Django binds it: `_auth_user_id`, `_auth_user_backend` and
+   * `_auth_user_hash`, an HMAC of `authHash` (the password hash or a credentials version; taken
+   * from the `authHash` option when omitted), never the hash itself.
+   */
+  async login(userKey: string, options: { authHash?: string | null } = {}): Promise<void> {
+    const s = this.#s;
+    s.open("log in");
+    if (typeof userKey !== "string" || userKey === "" || userKey.length > 255) {
+      throw new TypeError("Cannot log in: the user key must be a non-empty string of at most 255 characters");
+    }
+    const digest = await s.host.authDigest(userKey, options.authHash);
+    const plain = this as unknown as Session<SessionData>;
+    const current = plain.get(USER_KEY);
+    if (current !== undefined && (this.user !== userKey || (digest !== null && plain.get(HASH_KEY) !== digest))) {
+      await this.flush();
+    } else {
+      await this.cycleKey();
+    }
+    plain.set(USER_KEY, userKey);
+    plain.set(BACKEND_KEY, s.host.authBackend);
+    if (digest !== null) plain.set(HASH_KEY, digest);
+    else plain.delete(HASH_KEY);
+  }
+
+  /** Log out (Django's `logout()`): the record is deleted, the data and the user binding go, the cookie is deleted. */
+  async logout(): Promise<void> {
+    await this.flush();
+  }
+
+  /**
+   * After the logged-in user changed their credentials, keep this session logged in (Django's
+   * `update_session_auth_hash`): the key is cycled and the remembered hash replaced, while every
+   * other session of the user ends on its next request (with the `authHash` option).
+   */
+  async refreshAuth(authHash: string): Promise<void> {
+    const s = this.#s;
+    s.open("refresh the session's auth hash");
+    if (typeof authHash !== "string") throw new TypeError("Cannot refresh the auth hash: expected a string");
+    await this.cycleKey();
+    const user = this.user;
+    if (user !== null) (this as unknown as Session<SessionData>).set(HASH_KEY, await s.host.authDigest(user, authHash));
   }
 }
 
