@@ -258,7 +258,15 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     const lookup = this.#c.authHash;
     const user = s.data.get(USER_KEY);
     if (!lookup || user === undefined) return true;
-    const current = await lookup(String(user));
+    let current: string | null;
+    try {
+      current = await lookup(String(user));
+    } catch (error) {
+      // The app's user lookup failed (its database is down, say): like a store outage, 503.
+      const failure = storeFailure("load", error);
+      this.#reporter.storeFailure("load", failure);
+      throw failure;
+    }
     const stored = s.data.get(HASH_KEY);
     if (typeof current === "string" && typeof stored === "string") {
       const secrets = this.#c.secrets;

@@ -513,7 +513,8 @@ export class Session<T extends object = SessionData> {
 
   /**
    * Log `userKey` in (Django's `login()`): when the session belongs to another user (or to this
-   * user under other credentials) it is flushed, else its key is cycled (against fixation); then
+   * user under other credentials) it is flushed, when it is anonymous its key is cycled (against
+   * fixation), and the same user's session is kept as it is; then
    * it is bound to the user as Django binds it: `_auth_user_id`, `_auth_user_backend` and
    * `_auth_user_hash`, an HMAC of `authHash` (the password hash or a credentials version; taken
    * from the `authHash` option when omitted), never the hash itself.
@@ -526,9 +527,10 @@ export class Session<T extends object = SessionData> {
     }
     const digest = await s.host.authDigest(userKey, options.authHash);
     const plain = this as unknown as Session<SessionData>;
-    const current = plain.get(USER_KEY);
-    if (current !== undefined && (this.user !== userKey || (digest !== null && plain.get(HASH_KEY) !== digest))) {
-      await this.flush();
+    // Django's login(): a session of another user (or other credentials) is flushed; an anonymous
+    // one gets a new key; the same user with the same credentials keeps the key.
+    if (plain.get(USER_KEY) !== undefined) {
+      if (this.user !== userKey || (digest !== null && plain.get(HASH_KEY) !== digest)) await this.flush();
     } else {
       await this.cycleKey();
     }

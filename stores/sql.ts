@@ -413,7 +413,8 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
   const djangoData = async (record: SessionRecord): Promise<string> => {
     let dict: Record<string, unknown>;
     try {
-      dict = recordToDjango(record);
+      // A retired record (already expired: the core's compare-and-set tombstone) holds no data.
+      dict = record.expires <= record.active ? {} : recordToDjango(record);
     } catch (error) {
       throw new SessionError("SERIALIZATION_FAILED", "sqlStore: the Django layout with a secret needs session data serialized as a JSON object", { cause: error });
     }

@@ -141,3 +141,23 @@ test("login() validates the user key; options are validated at construction", as
   assert.throws(() => createSessions({ secret: SECRET, authHash: "x" as never }), TypeError);
   assert.throws(() => createSessions({ secret: SECRET, authBackend: "" }), TypeError);
 });
+
+test("an authHash lookup that fails (the app's database is down) answers 503, logged without the user key", async () => {
+  const store = memoryStore();
+  const up = createSessions({ secret: SECRET, store, authHash: () => "hash" });
+  const login = await up.handle(req(), async (_r, s) => (await s.login("user-7"), new Response("")));
+  const cookie = cookieOf(login)!;
+  const events: SessionEvent[] = [];
+  const down = createSessions({
+    secret: SECRET,
+    store,
+    authHash: () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5432")),
+    onEvent: (event) => events.push(event),
+  });
+  let ran = false;
+  const response = await down.handle(req(cookie), () => ((ran = true), new Response("")));
+  assert.equal(response.status, 503);
+  assert.equal(ran, false);
+  const failure = events.find((event) => event.type === "store.failure");
+  assert.ok(failure?.error && /ECONNREFUSED/.test(failure.error.message));
+});

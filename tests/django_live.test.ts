@@ -4,7 +4,11 @@
  * reads them; satchel writes them and Django reads them; compressed and uncompressed, non-ASCII
  * data, the SESSION_COOKIE_AGE boundary, and tampered, expired, wrong-key and wrong-salt values
  * refused by both. Databases: a SQLite file (Django creates the table) and PostgreSQL through
- * psycopg2 (satchel creates it). Without Django: fails under CI=true, a loud skip otherwise.
+ * psycopg2 (satchel creates it). django.contrib.auth (migrated into a SQLite file): Django's
+ * login() is `session.user` in satchel and satchel's `session.login()` is accepted by Django's
+ * get_user(), on the db and signed_cookies engines; after a password change both sides end the
+ * session (satchel through the `authHash` option); refreshAuth() and SECRET_KEY rotation of the
+ * hash. Without Django: fails under CI=true, a loud skip otherwise.
  * (SECRET_KEY_FALLBACKS arrived in Django 4.1; tests/django_codec.test.ts checks rotation.)
  */
 import { describe, test, before, after } from "node:test";
@@ -361,5 +365,223 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+// ---- django.contrib.auth: login() on one side, get_user() / session.user on the other ----
+
+type AuthUser = { pk: number; password: string; auth_hash: string };
+type AuthSession = { value: string; data: Record<string, unknown> };
+type GotUser = { username: string | null; data: Record<string, unknown> };
+type Engine = "db" | "cookie";
+
+/** One request through `sessions` carrying `value` as the sessionid cookie; `run` sees the session. */
+async function through<T extends object>(
+  sessions: ReturnType<typeof createSessions<T>>,
+  value: string | null,
+  run: (session: Parameters<Parameters<ReturnType<typeof createSessions<T>>["handle"]>[1]>[1]) => unknown,
+): Promise<{ cookie: string | null | undefined; body: string }> {
+  const headers: Record<string, string> = value === null ? {} : { cookie: `sessionid=${value}` };
+  const response = await sessions.handle(new Request("https://app.example/", { headers }), async (_request, session) =>
+    new Response(JSON.stringify((await run(session)) ?? null)));
+  const set = response.headers.getSetCookie().find((c) => c.startsWith("sessionid="));
+  // undefined: no Set-Cookie; null: the cookie was deleted; else the new value.
+  const cookie = set === undefined ? undefined : /max-age=0|expires=thu, 01 jan 1970/i.test(set) ? null : set.split(";")[0]!.slice("sessionid=".length);
+  return { cookie, body: await response.text() };
+}
+
+describe("django.contrib.auth: Django's login() and satchel's session.login() on a SQLite file", () => {
+  let django: Django | null = null;
+  let db: (SqliteDatabaseLike & { close(): void }) | null = null;
+  let store: SqlStore | null = null;
+  let ada: AuthUser;
+  const events: string[] = [];
+  /** The user's password field as Django stores it now, read from Django's own auth_user table. */
+  const password = (userKey: string): string | null => {
+    const row = db!.prepare("SELECT password FROM auth_user WHERE id = ?").get(Number(userKey)) as { password: string } | null | undefined;
+    return row ? row.password : null;
+  };
+  const dbSessions = (options: { authHash?: boolean } = {}) =>
+    createSessions({
+      secret: SECRET,
+      store: store!,
+      authHash: options.authHash ? password : undefined,
+      onEvent: (e) => { if (e.type === "session.expired") events.push(`expired:${e.reason}`); },
+    });
+  const cookieSessions = (options: { authHash?: boolean } = {}) =>
+    createSessions({
+      secret: SECRET,
+      store: cookieStore({ format: "django" }),
+      authHash: options.authHash ? password : undefined,
+      onEvent: (e) => { if (e.type === "session.expired") events.push(`expired:${e.reason}`); },
+    });
+  const sessionsFor = (engine: Engine, options: { authHash?: boolean } = {}) =>
+    engine === "db" ? dbSessions(options) : cookieSessions(options);
+  let users = 0;
+  /** A fresh user per test, so password changes stay local to their test. */
+  const newUser = async (): Promise<AuthUser & { username: string }> => {
+    const username = `user${++users}`;
+    return { username, ...(await django!.call<AuthUser>("user_create", { username, password: `pw-${username}` })) };
+  };
+
+  before(async () => {
+    if (!(await djangoUp)) return;
+    const file = join(dir, "auth.sqlite3");
+    django = new Django({ engine: "sqlite", name: file, auth: true }); // migrate: auth_user, django_session
+    await django.ready;
+    db = await openSqlite(file);
+    store = sqlStore({ client: db, layout: "django", secret: SECRET, ensureSchema: false });
+    await store.ensureSchema();
+    ada = await django.call<AuthUser>("user_create", { username: "ada", password: "lovelace" });
+  });
+  after(async () => {
+    await django?.close();
+    db?.close();
+  });
+
+  for (const engine of ["db", "cookie"] as const) {
+    const label = engine === "db" ? "db engine (django_session)" : "signed_cookies engine";
+
+    test(`${label}: Django's login() is session.user in satchel, with or without the authHash check`, async (t) => {
+      if (!django) return t.skip("Django unavailable");
+      const login = await django.call<AuthSession>("auth_login", { engine, username: "ada" });
+      assert.equal(login.data._auth_user_id, String(ada.pk));
+      for (const authHash of [false, true]) {
+        const seen = await through(sessionsFor(engine, { authHash }), login.value, (s) => s.user);
+        assert.equal(JSON.parse(seen.body), String(ada.pk), `authHash option ${authHash}`);
+        assert.notEqual(seen.cookie, null, "the session was not ended");
+      }
+      assert.equal((await django.call<GotUser>("auth_get_user", { engine, value: login.value })).username, "ada");
+    });
+
+    test(`${label}: satchel's session.login() is accepted by Django's get_user()`, async (t) => {
+      if (!django) return t.skip("Django unavailable");
+      const sessions = sessionsFor(engine);
+      // An anonymous session with data first: login() cycles the key and keeps the data, as Django does.
+      const anon = await through(sessions, null, (s) => { s.set("cart", ["apple"]); });
+      assert.ok(anon.cookie);
+      const login = await through(sessions, anon.cookie, async (s) => {
+        await s.login(String(ada.pk), { authHash: ada.password });
+        return s.user;
+      });
+      assert.equal(JSON.parse(login.body), String(ada.pk));
+      assert.ok(login.cookie);
+      assert.notEqual(login.cookie, anon.cookie, "the key was cycled");
+      const got = await django.call<GotUser>("auth_get_user", { engine, value: login.cookie });
+      assert.equal(got.username, "ada", "Django's get_user() returns the user, not AnonymousUser");
+      assert.deepEqual(got.data, {
+        cart: ["apple"],
+        _auth_user_id: String(ada.pk),
+        _auth_user_backend: "django.contrib.auth.backends.ModelBackend",
+        _auth_user_hash: ada.auth_hash, // byte-identical to user.get_session_auth_hash()
+      });
+      if (engine === "db") {
+        assert.equal((await django.call<RowRead>("db_read", { key: anon.cookie })).key, null, "the pre-login key is dead for Django");
+      }
+      // The authHash option supplies the hash when login() is given none.
+      const viaOption = await through(sessionsFor(engine, { authHash: true }), null, async (s) => { await s.login(String(ada.pk)); });
+      const again = await django.call<GotUser>("auth_get_user", { engine, value: viaOption.cookie });
+      assert.equal(again.username, "ada");
+      assert.equal(again.data._auth_user_hash, ada.auth_hash);
+    });
+
+    test(`${label}: another user's login() flushes the session (Django's rule, both directions)`, async (t) => {
+      if (!django) return t.skip("Django unavailable");
+      const bob = await newUser();
+      const sessions = sessionsFor(engine);
+      const first = await django.call<AuthSession>("auth_login", { engine, username: bob.username });
+      const asAda = await through(sessions, first.value, async (s) => {
+        s.set("bob-private", 1);
+        await s.login(String(ada.pk), { authHash: ada.password });
+        return s.get("bob-private") ?? null;
+      });
+      assert.equal(JSON.parse(asAda.body), null, "bob's data is gone");
+      const got = await django.call<GotUser>("auth_get_user", { engine, value: asAda.cookie });
+      assert.equal(got.username, "ada");
+      assert.equal(got.data["bob-private"], undefined);
+      // And Django's login() of bob over satchel's session of ada flushes ada's data.
+      const mine = await through(sessions, asAda.cookie!, (s) => { s.set("ada-private", 1); });
+      const byDjango = await django.call<AuthSession>("auth_login", { engine, username: bob.username, value: mine.cookie ?? asAda.cookie });
+      assert.equal(byDjango.data["ada-private"], undefined);
+      assert.equal(JSON.parse((await through(sessions, byDjango.value, (s) => s.user)).body), String(bob.pk));
+    });
+
+    test(`${label}: after a password change on the Django side, both satchel (authHash) and Django's get_user() end the session`, async (t) => {
+      if (!django) return t.skip("Django unavailable");
+      const grace = await newUser();
+      const checked = sessionsFor(engine, { authHash: true });
+      // Two logins: one made by satchel, one by Django; each is checked on one side only after the
+      // change (Django's get_user() deletes the row it rejects, which would decide for satchel).
+      const bySatchel = async (): Promise<string> =>
+        (await through(sessionsFor(engine), null, async (s) => { await s.login(String(grace.pk), { authHash: grace.password }); })).cookie!;
+      const byDjango = async (): Promise<string> => (await django!.call<AuthSession>("auth_login", { engine, username: grace.username })).value;
+      const values = { satchelSide: [await bySatchel(), await byDjango()], djangoSide: [await bySatchel(), await byDjango()] };
+      for (const value of [...values.satchelSide, ...values.djangoSide]) {
+        assert.equal(JSON.parse((await through(checked, value, (s) => s.user)).body), String(grace.pk), "valid before the change");
+      }
+
+      await django.call("user_set_password", { username: grace.username, password: "changed" });
+      assert.notEqual(password(String(grace.pk)), grace.password);
+
+      for (const value of values.satchelSide) {
+        events.length = 0;
+        const seen = await through(checked, value, (s) => ({ user: s.user, keys: [...s.keys()] }));
+        assert.deepEqual(JSON.parse(seen.body), { user: null, keys: [] }, "an empty session");
+        assert.deepEqual(events, ["expired:credentials"]);
+        assert.equal(seen.cookie, null, "the cookie is deleted");
+        if (engine === "db") assert.equal((await django.call<RowRead>("db_read", { key: value })).key, null, "the row is gone");
+        // Without the check, satchel still reads the login keys (the db row is gone, so nothing).
+        const unchecked = await through(sessionsFor(engine), value, (s) => s.user);
+        assert.equal(JSON.parse(unchecked.body), engine === "db" ? null : String(grace.pk));
+      }
+      for (const value of values.djangoSide) {
+        const got: GotUser = await django.call<GotUser>("auth_get_user", { engine, value });
+        assert.deepEqual(got, { username: null, data: {} }, "Django: AnonymousUser, session flushed");
+      }
+      // A fresh login under the new password is good on both sides.
+      const fresh = (await through(checked, null, async (s) => { await s.login(String(grace.pk)); })).cookie!;
+      assert.equal((await django.call<GotUser>("auth_get_user", { engine, value: fresh })).username, grace.username);
+      assert.equal(JSON.parse((await through(checked, fresh, (s) => s.user)).body), String(grace.pk));
+    });
+  }
+
+  test("db engine: refreshAuth() after a password change keeps this session logged in on both sides", async (t) => {
+    if (!django) return t.skip("Django unavailable");
+    const hopper = await newUser();
+    const checked = dbSessions({ authHash: true });
+    const mine = (await through(checked, null, async (s) => { await s.login(String(hopper.pk)); })).cookie!;
+    const other = (await through(checked, null, async (s) => { await s.login(String(hopper.pk)); })).cookie!;
+    const changed = await django.call<{ password: string; auth_hash: string }>("user_set_password", { username: hopper.username, password: "new" });
+    // This request changed the password (on Django's side here) and refreshes its own session.
+    const refreshed = await through(dbSessions(), mine, async (s) => { await s.refreshAuth(changed.password); });
+    assert.ok(refreshed.cookie);
+    assert.notEqual(refreshed.cookie, mine, "the key was cycled");
+    const got = await django.call<GotUser>("auth_get_user", { engine: "db", value: refreshed.cookie });
+    assert.equal(got.username, hopper.username);
+    assert.equal(got.data._auth_user_hash, changed.auth_hash);
+    assert.equal(JSON.parse((await through(checked, refreshed.cookie, (s) => s.user)).body), String(hopper.pk));
+    assert.equal(JSON.parse((await through(checked, other, (s) => s.user)).body), null, "the other session ended");
+  });
+
+  test("SECRET_KEY rotation: a login hashed under the old key is accepted and rewritten under the new one", async (t) => {
+    if (!django) return t.skip("Django unavailable");
+    // Django 3.2 has no SECRET_KEY_FALLBACKS: a second Django on the same file with the old key makes
+    // the login; satchel, given [new, old], accepts it and rewrites the hash; Django with the new key accepts it.
+    const OLD = `${SECRET}-old`;
+    const old = new Django({ secret: OLD, engine: "sqlite", name: join(dir, "auth.sqlite3"), auth: true });
+    t.after(() => old.close());
+    const login = await old.call<AuthSession>("auth_login", { engine: "db", username: "ada" });
+    assert.equal((await django.call<GotUser>("auth_get_user", { engine: "db", value: login.value })).username, null, "the new key alone refuses it");
+    const login2 = await old.call<AuthSession>("auth_login", { engine: "db", username: "ada" });
+    const rotating = createSessions({
+      secret: [SECRET, OLD],
+      store: sqlStore({ client: db!, layout: "django", secret: [SECRET, OLD], ensureSchema: false }),
+      authHash: password,
+    });
+    const seen = await through(rotating, login2.value, (s) => s.user);
+    assert.equal(JSON.parse(seen.body), String(ada.pk));
+    const got = await django.call<GotUser>("auth_get_user", { engine: "db", value: login2.value });
+    assert.equal(got.username, "ada", "Django with the new SECRET_KEY accepts the rewritten hash");
+    assert.equal(got.data._auth_user_hash, ada.auth_hash);
+  });
+});
 
 after(() => rmSync(dir, { recursive: true, force: true }));

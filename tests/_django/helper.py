@@ -3,7 +3,8 @@
 Run with Debian's interpreter (apt-get install python3-django python3-psycopg2):
     /usr/bin/python3 tests/_django/helper.py '<config JSON>'
 config: {"secret": str, "engine": "sqlite" | "postgres" | null, "name": db file or name,
-         "table": the django_session table name, "create_table": bool}
+         "table": the django_session table name, "create_table": bool,
+         "auth": bool (django.contrib.auth installed and `migrate` run: auth_user + django_session)}
 Then one JSON request per line in, one JSON answer per line out: {"ok": ...} or {"error": "..."}.
 Every request may carry "now" (epoch seconds, a float): django.core.signing's clock is frozen
 at it for that request. Database expiry always uses the real clock, as Django does.
@@ -29,13 +30,18 @@ elif config.get("engine") == "postgres":
         "PORT": "5432",
     }
 
+auth = bool(config.get("auth")) and bool(databases)
+apps = ["django.contrib.contenttypes", "django.contrib.sessions"] if databases else []
 settings.configure(
     SECRET_KEY=config["secret"],
     USE_TZ=True,
     TIME_ZONE="UTC",
     DATABASES=databases,
-    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.sessions"] if databases else [],
+    INSTALLED_APPS=(["django.contrib.auth"] if auth else []) + apps,
     SESSION_SERIALIZER="django.contrib.sessions.serializers.JSONSerializer",
+    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+    # Fast hashing for tests only; the password field is opaque to the session hash anyway.
+    PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
 )
 django.setup()
 
@@ -51,8 +57,13 @@ if databases:
     from django.contrib.sessions.models import Session  # noqa: E402
     from django.db import connection  # noqa: E402
 
-    Session._meta.db_table = config["table"]
-    if config.get("create_table"):
+    if config.get("table"):
+        Session._meta.db_table = config["table"]
+    if auth:
+        from django.core.management import call_command  # noqa: E402
+
+        call_command("migrate", verbosity=0, interactive=False)
+    elif config.get("create_table"):
         with connection.schema_editor() as editor:
             editor.create_model(Session)
 
@@ -108,7 +119,70 @@ def signing_loads(req):
         return {"valid": False, "error": type(error).__name__}
 
 
-OPS = {f.__name__: f for f in (cookie_write, cookie_read, db_write, db_read, db_decode, db_encode, signing_loads)}
+# ---- django.contrib.auth (config "auth"): login() and get_user() on a session of either engine ----
+
+
+def user_create(req):
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user(req["username"], password=req["password"])
+    return {"pk": user.pk, "password": user.password, "auth_hash": user.get_session_auth_hash()}
+
+
+def user_set_password(req):
+    """What a password change does (without update_session_auth_hash): every session's hash goes stale."""
+    from django.contrib.auth.models import User
+
+    user = User.objects.get(username=req["username"])
+    user.set_password(req["password"])
+    user.save()
+    return {"password": user.password, "auth_hash": user.get_session_auth_hash()}
+
+
+def session_for(req):
+    """The session a request carrying `req["value"]` (a db key or a signed cookie) would get."""
+    if req["engine"] == "cookie":
+        return signed_cookies.SessionStore(req.get("value"))
+    return db.SessionStore(req.get("value"))
+
+
+def auth_request(req):
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.session = session_for(req)
+    request.user = AnonymousUser()
+    return request
+
+
+def auth_login(req):
+    """Django's own login() on the session `value` (or a new one); answers the session's value after save."""
+    from django.contrib.auth import login
+    from django.contrib.auth.models import User
+
+    request = auth_request(req)
+    login(request, User.objects.get(username=req["username"]), backend="django.contrib.auth.backends.ModelBackend")
+    request.session.save()
+    return {"value": request.session.session_key, "data": dict(request.session.items())}
+
+
+def auth_get_user(req):
+    """django.contrib.auth.get_user(): the username, or null (AnonymousUser; Django flushed the session)."""
+    from django.contrib.auth import get_user
+
+    request = auth_request(req)
+    user = get_user(request)
+    return {"username": user.username if user.is_authenticated else None, "data": dict(request.session.items())}
+
+
+OPS = {
+    f.__name__: f
+    for f in (
+        cookie_write, cookie_read, db_write, db_read, db_decode, db_encode, signing_loads,
+        user_create, user_set_password, auth_login, auth_get_user,
+    )
+}
 
 print(json.dumps({"ok": {"django": django.get_version(), "python": sys.version.split()[0]}}), flush=True)
 for line in sys.stdin:

@@ -11,6 +11,10 @@
  *   satchel re-encoding the row (Django still verifies `_auth_user_hash`).
  * - A session satchel creates (anonymous visitor on the Hono side) is a live session for Django,
  *   whose login then keeps its data.
+ * - A login made on the Hono side (`session.login()`) is accepted by Django's `get_user()`; a
+ *   password change on the Django side then logs the user out of both: the Hono app's `authHash`
+ *   option (reading `auth_user.password`) ends the session on its next request, as Django does.
+ *   An anonymous cart survives a Hono login (the key is cycled, the data kept).
  * - `node examples/django-bridge/start.ts` migrates, serves both and stops both on SIGTERM.
  *
  * Run: `node_modules/.bin/node --test tests/browser/django_bridge.test.ts`. Without Django or
@@ -160,6 +164,63 @@ describe(`Django ${haveDjango ? version : ""} and satchel's Hono app share one s
     await page.goto(hn("/cart"));
     assert.deepEqual(await cartItems(page), ["fig"], "the data moved to the new key");
     assert.equal(await page.textContent("#user"), `Django user id ${adaId()}`);
+  });
+
+  /** Django's /password view (a demo reset, no update_session_auth_hash): every session of ada goes stale. */
+  async function setPassword(password: string): Promise<void> {
+    const response = await fetch(dj("/password"), { method: "POST", body: new URLSearchParams({ username: "ada", password }) });
+    assert.equal(await response.text(), "changed");
+  }
+
+  test("a Hono login is Django's login; a password change on Django logs the Hono side out on its next request", async (t) => {
+    const { context, page } = await open(t);
+    t.after(() => setPassword("lovelace")); // the other tests log in with the form's default password
+    await page.goto(hn("/login?user=ada"));
+    assert.equal(new URL(page.url()).pathname, "/cart");
+    assert.equal(await page.textContent("#user"), `Django user id ${adaId()}`, "session.user after session.login()");
+    const cookie = (await sessionCookie(context, hono!.direct))!.value;
+    assert.equal(rowCount(cookie), 1);
+    assert.equal(await whoami(page), "ada", "Django's get_user() accepts satchel's _auth_user_hash");
+    await page.goto(hn("/cart"));
+    assert.equal(await page.textContent("#user"), `Django user id ${adaId()}`, "still logged in on Hono (the authHash check passes)");
+
+    await setPassword("a-new-password");
+    await page.goto(hn("/cart"));
+    assert.equal(await page.textContent("#user"), "anonymous", "the Hono side is logged out (authHash: credentials changed)");
+    assert.equal(await sessionCookie(context, hono!.direct), undefined, "satchel deleted the cookie");
+    assert.equal(rowCount(cookie), 0, "and the django_session row");
+    await context.addCookies([{ name: "sessionid", value: cookie, domain: "127.0.0.1", path: "/" }]);
+    assert.equal(await whoami(page), "anonymous", "Django: logged out as well");
+  });
+
+  test("a password change is seen by Hono even when Django never looks at the session", async (t) => {
+    const { context, page } = await open(t);
+    t.after(() => setPassword("lovelace"));
+    await djangoLogin(page); // Django's login(), Django's hash
+    await page.goto(hn("/cart"));
+    assert.equal(await page.textContent("#user"), `Django user id ${adaId()}`);
+    const cookie = (await sessionCookie(context, django!.direct))!.value;
+    await setPassword("another-password");
+    await page.goto(hn("/cart"));
+    assert.equal(await page.textContent("#user"), "anonymous");
+    assert.equal(rowCount(cookie), 0, "satchel ended the row before Django saw it");
+  });
+
+  test("an anonymous Hono cart survives a Hono login: the key is cycled, the data kept, Django sees both", async (t) => {
+    const { context, page } = await open(t);
+    await page.goto(hn("/cart"));
+    await addItem(page, "quince");
+    const before = (await sessionCookie(context, hono!.direct))!.value;
+    const login = await page.goto(hn("/login?user=ada"));
+    assert.equal(login!.status(), 200, "login of an existing session answers (no store error)");
+    assert.equal(await page.textContent("#user"), `Django user id ${adaId()}`);
+    assert.deepEqual(await cartItems(page), ["quince"]);
+    const after = (await sessionCookie(context, hono!.direct))!.value;
+    assert.notEqual(after, before, "session.login() cycled the key (fixation defence)");
+    assert.equal(rowCount(before), 0, "the pre-login key is dead");
+    assert.equal(await whoami(page), "ada");
+    await page.goto(dj("/cart"));
+    assert.deepEqual(await cartItems(page), ["quince"]);
   });
 });
 

@@ -7,4 +7,5 @@ urlpatterns = [
     path("login", views.login_view),
     path("whoami", views.whoami),
     path("cart", views.cart),
+    path("password", views.password),
 ]

@@ -1,12 +1,13 @@
-"""The Django half of the bridge: log in with django.contrib.auth, see who is logged in, and a
-cart in `request.session["cart"]`. The Hono app (hono.ts) reads and writes the same session.
+"""The Django half of the bridge: log in with django.contrib.auth, see who is logged in, a cart
+in `request.session["cart"]`, and a password change that logs the user out on both sides. The Hono app (hono.ts) reads and writes the same session.
 
-CSRF: the two forms here are exempt, for a local demo only (no token plumbing in the HTML). A real
+CSRF: the forms here (and /password) are exempt, for a local demo only (no token plumbing in the HTML). A real
 project keeps CsrfViewMiddleware on for them.
 """
 from html import escape
 
 from django.contrib.auth import authenticate, login
+from django.contrib.auth.models import User
 from django.http import HttpResponse, HttpResponseRedirect
 from django.views.decorators.csrf import csrf_exempt
 
@@ -72,3 +73,21 @@ def cart(request):
         f'<ul id="cart">{items}</ul>'
         '<form method="post" action="/cart"><input name="item"> <button id="add">add</button></form>',
     )
+
+
+@csrf_exempt  # local demo only: see the module docstring
+def password(request):
+    """POST username=...&password=...: set that user's password, as a password reset would.
+
+    Deliberately without update_session_auth_hash(): every session of the user, on both sides,
+    now carries a stale _auth_user_hash and ends on its next request (Django's get_user(), and
+    satchel's `authHash` option). No authentication at all: a demo, never a real endpoint.
+    """
+    if request.method != "POST":
+        return HttpResponse("POST username and password", status=405, content_type="text/plain")
+    user = User.objects.filter(username=request.POST.get("username", "")).first()
+    if user is None:
+        return HttpResponse("no such user", status=404, content_type="text/plain")
+    user.set_password(request.POST.get("password", ""))
+    user.save()
+    return HttpResponse("changed", content_type="text/plain")
