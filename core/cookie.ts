@@ -12,7 +12,7 @@
  * also split on `,` would let any sibling subdomain (which may set cookies for the whole
  * registrable domain) toss its own `__Host-sessionid` after the victim's one, and the last
  * occurrence would win. We give up, in exchange, the requests whose several `Cookie` fields
- * reach us joined by `", "`: Node, Bun, Deno.serve and HTTP/2 servers (RFC 9113 §8.2.3) join
+ * reach us joined by `", "`: Node, Bun and Deno's HTTP servers and HTTP/2 servers (RFC 9113 §8.2.3) join
  * them with `"; "`, but a `Headers` object built by code in Deno (and some proxies) joins them
  * with `", "`. There the cookies after the comma read as part of the previous value: the
  * session cookie may be missed (the request is anonymous), it is never mistaken for another.
