@@ -10,39 +10,12 @@ import { inspect } from "node:util";
 import { describeError, SessionError, storeFailure } from "../core/errors.ts";
 import { insecureCookieWarning, Reporter } from "../core/report.ts";
 import { fakeClock } from "./_env.ts";
+import { reachableStrings } from "./_leaks.ts";
 
 const ID = "k3j5h2g7f8d9s0a1q2w3e4r5t6y7u8i9"; // 32 of [a-z0-9], like a session id
 const KEY = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; // 64 hex, like a store key
 const DATA = "ada-lovelace-secret-cart";
 
-/**
- * Every string reachable from `root` through own properties, enumerable or not, string-keyed or
- * symbol-keyed, getters included (read, and skipped if they throw): what a logger walking the
- * error (util.inspect with showHidden, a JSON serializer of causes, Sentry's extractors) could see.
- */
-function reachableStrings(root: unknown): string[] {
-  const out: string[] = [];
-  const seen = new Set<object>();
-  const visit = (value: unknown, depth: number): void => {
-    if (typeof value === "string") out.push(value);
-    else if (typeof value === "number" || typeof value === "bigint") out.push(String(value));
-    if ((typeof value !== "object" && typeof value !== "function") || value === null || seen.has(value) || depth > 20) return;
-    seen.add(value);
-    for (const key of Reflect.ownKeys(value)) {
-      out.push(String(key));
-      const descriptor = Object.getOwnPropertyDescriptor(value, key);
-      let child: unknown;
-      try {
-        child = descriptor && "value" in descriptor ? descriptor.value : descriptor?.get?.call(value);
-      } catch {
-        continue;
-      }
-      visit(child, depth + 1);
-    }
-  };
-  visit(root, 0);
-  return out;
-}
 
 /** Assert that no secret shows up in the message, the JSON, util.inspect, or any reachable string. */
 function assertClean(error: unknown, secrets: string[]): void {

@@ -27,6 +27,7 @@ import { newSessionId } from "../core/id.ts";
 import { Reporter } from "../core/report.ts";
 import { runtime, serviceAvailable } from "./_env.ts";
 import { redisFixtures } from "./_store_fixtures.ts";
+import { reachableStrings } from "./_leaks.ts";
 
 const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const MYSQL_URL = process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test";
@@ -42,30 +43,6 @@ const MARK = `ada-lovelace-${RUN}`;
 const DATA = JSON.stringify({ user: MARK, cart: ["sku-1"] });
 const SECRETS = [ID, KEY, MARK];
 
-/** Every string reachable through own properties (enumerable or not, symbols too, getters read). */
-function reachableStrings(root: unknown): string[] {
-  const out: string[] = [];
-  const seen = new Set<object>();
-  const visit = (value: unknown, depth: number): void => {
-    if (typeof value === "string") out.push(value);
-    else if (typeof value === "number" || typeof value === "bigint") out.push(String(value));
-    if ((typeof value !== "object" && typeof value !== "function") || value === null || seen.has(value) || depth > 20) return;
-    seen.add(value);
-    for (const key of Reflect.ownKeys(value)) {
-      out.push(String(key));
-      const descriptor = Object.getOwnPropertyDescriptor(value, key);
-      let child: unknown;
-      try {
-        child = descriptor && "value" in descriptor ? descriptor.value : descriptor?.get?.call(value);
-      } catch {
-        continue;
-      }
-      visit(child, depth + 1);
-    }
-  };
-  visit(root, 0);
-  return out;
-}
 
 /** Run `fn`, which must reject; return what it rejected with. */
 async function thrown(fn: () => Promise<unknown>): Promise<unknown> {
