@@ -39,6 +39,11 @@ export interface SessionHost {
 export const USER_KEY = "_auth_user_id";
 export const BACKEND_KEY = "_auth_user_backend";
 export const HASH_KEY = "_auth_user_hash";
+/** Django's test cookie key and value (`TEST_COOKIE_NAME`, `TEST_COOKIE_VALUE`). */
+const TEST_COOKIE_NAME = "testcookie";
+const TEST_COOKIE_VALUE = "worked";
+/** Flashed values of `key` live under the data key `_flash:<key>`, as a queue. */
+const FLASH_PREFIX = "_flash:";
 
 /** A read-modify-write function given to `session.modify()`; re-run on the fresh value after a conflict. */
 export type Modifier = (current: unknown) => unknown;
@@ -503,6 +508,51 @@ export class Session<T extends object = SessionData> {
     const s = this.#s;
     s.accessed = true;
     return expireAtBrowserClose(s);
+  }
+
+  /**
+   * Flash a value for a later request (a message after a redirect): it survives until one
+   * `takeFlash(key)` reads it. Flashes of one key queue up; concurrent flashes all land (it is a
+   * `modify()` of the data key `_flash:<key>`, which `keys()` shows, as Django shows `_messages`).
+   */
+  flash(key: string, value: unknown): void {
+    if (typeof key !== "string" || key === "") throw new TypeError("Cannot flash: the key must be a non-empty string");
+    const s = this.#s;
+    s.open(`flash "${key}"`);
+    s.host.check(key, value);
+    (this as unknown as Session<SessionData>).modify(FLASH_PREFIX + key, (queue) => [...(Array.isArray(queue) ? queue : []), value]);
+  }
+
+  /**
+   * The oldest value flashed under `key`, removed (`undefined` when there is none). A read-then-
+   * write: with `conflicts: "error"` (the default) two concurrent requests never both take one
+   * flash (the later commit is a 409), and a flash added meanwhile is never lost.
+   */
+  takeFlash<V = unknown>(key: string): V | undefined {
+    const s = this.#s;
+    const name = FLASH_PREFIX + key;
+    const plain = this as unknown as Session<SessionData>;
+    const queue = plain.get(name);
+    if (!Array.isArray(queue) || queue.length === 0) return undefined;
+    s.open(`take the flash "${key}"`);
+    if (queue.length === 1) plain.pop(name);
+    else plain.set(name, queue.slice(1));
+    return queue[0] as V;
+  }
+
+  /** Django's `set_test_cookie()`: to tell, on the next request, whether the browser keeps cookies. */
+  setTestCookie(): void {
+    (this as unknown as Session<SessionData>).set(TEST_COOKIE_NAME, TEST_COOKIE_VALUE);
+  }
+
+  /** Django's `test_cookie_worked()`: the test value came back with this request. */
+  testCookieWorked(): boolean {
+    return (this as unknown as Session<SessionData>).get(TEST_COOKIE_NAME) === TEST_COOKIE_VALUE;
+  }
+
+  /** Django's `delete_test_cookie()`. */
+  deleteTestCookie(): void {
+    (this as unknown as Session<SessionData>).delete(TEST_COOKIE_NAME);
   }
 
   /** The logged-in user's key (Django's `_auth_user_id`), or `null`. Sets `accessed`. */
