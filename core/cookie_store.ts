@@ -35,7 +35,7 @@
  */
 import { decodeBase64Url, encodeBase64Url } from "./_base64.ts";
 import type { Sealer, Signer } from "./signing.ts";
-import { inflateRawSync } from "./crypto/platform.ts";
+import { deflateRawSync, inflateRawSync } from "./crypto/platform.ts";
 import { transform } from "./_streams.ts";
 import { SessionError } from "./errors.ts";
 import type { SessionRecord } from "./types.ts";
@@ -207,7 +207,8 @@ export class CookieCodec {
     let flags = 0;
     const threshold = this.#sealer ? false : this.#store.compress;
     if (threshold !== false && bytes.length >= threshold) {
-      const packed = await transform(bytes, new CompressionStream("deflate-raw"), Number.POSITIVE_INFINITY);
+      // node:zlib where the runtime has it (no stream round trips), CompressionStream elsewhere.
+      const packed = deflateRawSync(bytes) ?? await transform(bytes, new CompressionStream("deflate-raw"), Number.POSITIVE_INFINITY);
       if (packed && packed.length < bytes.length) {
         bytes = packed;
         flags |= COMPRESSED;

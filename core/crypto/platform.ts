@@ -35,6 +35,7 @@ import type { NodeCrypto, SyncCrypto } from "./hmac.ts";
 /** The part of `node:zlib` used here. */
 interface NodeZlib {
   inflateRawSync(data: Uint8Array, options: { maxOutputLength: number }): Uint8Array;
+  deflateRawSync(data: Uint8Array): Uint8Array;
 }
 
 /** A built-in module through `process.getBuiltinModule`, or `undefined` where there is none. */
@@ -81,14 +82,28 @@ export function syncCrypto(): SyncCrypto | undefined {
  * `node:zlib` here.
  */
 export function inflateRawSync(data: Uint8Array, limit: number): Uint8Array | null | undefined {
-  if (zlib === undefined) {
-    const z = builtin<NodeZlib>("node:zlib");
-    zlib = z && typeof z.inflateRawSync === "function" ? z : null;
-  }
-  if (!zlib) return undefined;
+  const z = loadZlib();
+  if (!z) return undefined;
   try {
-    return zlib.inflateRawSync(data, { maxOutputLength: limit });
+    return z.inflateRawSync(data, { maxOutputLength: limit });
   } catch {
     return null; // RangeError ERR_BUFFER_TOO_LARGE past the limit, or a zlib error
   }
+}
+
+function loadZlib(): NodeZlib | null {
+  if (zlib === undefined) {
+    const z = builtin<NodeZlib>("node:zlib");
+    zlib = z && typeof z.inflateRawSync === "function" && typeof z.deflateRawSync === "function" ? z : null;
+  }
+  return zlib;
+}
+
+/**
+ * Deflate-raw `data` synchronously (what `CompressionStream("deflate-raw")` does, without its
+ * stream round trips); `undefined` when there is no `node:zlib` here.
+ */
+export function deflateRawSync(data: Uint8Array): Uint8Array | undefined {
+  const z = loadZlib();
+  return z ? z.deflateRawSync(data) : undefined;
 }
