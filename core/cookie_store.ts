@@ -87,6 +87,17 @@ export interface CookieStoreOptions {
    * @default "satchel"
    */
   format?: "satchel" | "django";
+  /**
+   * Opt in to sessions larger than one cookie: a value over 4096 bytes is split across the cookies
+   * `<name>.0` … `<name>.<n-1>` (at most `chunks` of them, 2 to 4), verified as one signed (or
+   * encrypted) value, and stale chunks of a previous, longer value are deleted. A value that fits
+   * in one cookie is still sent as `<name>` alone. Past `chunks` cookies, `commit` throws
+   * `COOKIE_TOO_LARGE`, as without chunking past one. Mind the request-header limits on the way
+   * back: Node accepts 16 KiB of headers by default, nginx 8 KiB per header line; 4 chunks are
+   * about 16 KiB of `Cookie`.
+   * @default undefined (off: one cookie, `COOKIE_TOO_LARGE` beyond it)
+   */
+  chunks?: number;
 }
 
 /** The value `cookieStore()` returns; `createSessions` recognises it once, at construction. */
@@ -99,6 +110,8 @@ export interface CookieStore {
   readonly pad: number | false;
   /** `"django"`: Django's `signed_cookies` values, readable and writable by a Django app with the same `SECRET_KEY`. */
   readonly format: "satchel" | "django";
+  /** The most cookies one session may be split across; `false`: one cookie, no chunking. */
+  readonly chunks: number | false;
 }
 
 /**
@@ -136,10 +149,17 @@ export function cookieStore(options: CookieStoreOptions = {}): CookieStore {
   }
   const format = options.format ?? "satchel";
   if (format !== "satchel" && format !== "django") throw new TypeError(`Cannot create cookie store: format must be "satchel" or "django"`);
+  if (format === "django" && options.chunks !== undefined) {
+    throw new TypeError("Cannot create cookie store: Django's signed_cookies format is one cookie: drop chunks");
+  }
   if (format === "django" && (encrypt || pad !== false)) {
     throw new TypeError("Cannot create cookie store: Django's signed_cookies format is signed, not encrypted: drop encrypt and pad");
   }
-  return Object.freeze({ kind: "cookie", compress, clockSkew, encrypt, pad, format });
+  const chunks = options.chunks ?? false;
+  if (chunks !== false && !(Number.isInteger(chunks) && chunks >= 2 && chunks <= MAX_CHUNKS)) {
+    throw new RangeError(`Cannot create cookie store: chunks must be a whole number from 2 to ${MAX_CHUNKS}, received ${String(chunks)}`);
+  }
+  return Object.freeze({ kind: "cookie", compress, clockSkew, encrypt, pad, format, chunks });
 }
 
 const FORMAT = 1;
@@ -148,6 +168,8 @@ const PADDED = 2;
 const NEWLINE = 0x0a;
 const PAD_MARKER = 0x80;
 const MAX_PAD = 1024;
+/** The most cookies a chunked session may use: about 16 KiB, Node's default request-header limit. */
+const MAX_CHUNKS = 4;
 /**
  * Decompressed payloads larger than this are refused when read (a cookie is at most 4 KiB), so
  * serialized data larger than this is refused when written.
@@ -282,14 +304,14 @@ export class CookieCodec {
 
   /** The bytes of an encrypted cookie value; `null` when it cannot be one (which then fails to open). */
   #sealed(value: string): Uint8Array | null {
-    return value.length > 8192 || value.includes(".") ? null : decodeBase64Url(value);
+    return value.length > 4096 * (this.#store.chunks || 2) || value.includes(".") ? null : decodeBase64Url(value);
   }
 
   /** `[body, signature]` of a signed cookie value; a value that cannot be one gives a body that never verifies. */
   #parts(value: string): [string, string] {
     const second = value.lastIndexOf(".");
     const first = second > 0 ? value.lastIndexOf(".", second - 1) : -1;
-    if (value.length > 8192 || first <= 0) return ["", ""];
+    if (value.length > 4096 * (this.#store.chunks || 2) || first <= 0) return ["", ""];
     return [value.slice(0, second), value.slice(second + 1)];
   }
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { getCookie, serializeCookie } from "./cookie.ts";
+import { getCookie, MAX_COOKIE_BYTES, parseCookie, serializeCookie } from "./cookie.ts";
 import type { CookieAttributes } from "./cookie.ts";
 import { CookieCodec } from "./cookie_store.ts";
 import { djangoCookieCodec, sessionAuthHash } from "./django.ts";
@@ -78,6 +78,8 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
   #reporter: Reporter;
   /** Cookie store with synchronous verification: verify on first touch, not at load. */
   #lazy: boolean;
+  /** Cookie store: the most chunk cookies, or `false`. */
+  #chunks: number | false;
   /** An untouched lazily loaded session still needs its cookie read at commit (idle timeout, rotation, saveEveryRequest). */
   #readAtCommit: boolean;
 
@@ -102,6 +104,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     // The authHash check needs the data before the handler runs.
     this.#lazy = cookieStore !== null && cookieStore.format !== "django" && config.authHash === undefined && ring.sync !== undefined &&
       (cookieStore.encrypt || builtin("node:zlib") !== undefined);
+    this.#chunks = cookieStore?.chunks ?? false;
     this.#readAtCommit = config.saveEveryRequest || config.idleMs !== undefined || config.secrets.length > 1;
     // Idle activity is written at most every tenth of the idle window (1 s to 60 s).
     this.#touchAfter = config.idleMs === undefined ? Number.POSITIVE_INFINITY : Math.max(1000, Math.min(60_000, config.idleMs / 10));
@@ -326,9 +329,25 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     // Only plain-HTTP URLs are kept, for the insecure-cookie warning at commit (not behind a
     // proxy that ended TLS and says so).
     if (url.charCodeAt(4) === 58 /* "http:" */ && request.headers.get("x-forwarded-proto") !== "https") state.url = url;
-    const found = getCookie(request.headers.get("cookie"), this.cookieName);
-    state.hadCookie = found.present;
-    const value = found.value;
+    const header = request.headers.get("cookie");
+    const found = getCookie(header, this.cookieName);
+    state.hadCookie = state.plainCookie = found.present;
+    let value = found.value;
+    if (this.#chunks !== false && header !== null && header.includes(`${this.cookieName}.`)) {
+      // A chunked session: <name>.0, <name>.1, ... joined, verified as one value.
+      const jar = parseCookie(header);
+      const parts: string[] = [];
+      for (let index = 0; index < this.#chunks; index++) {
+        const part = jar[`${this.cookieName}.${index}`];
+        if (part === undefined) continue;
+        state.chunkMask |= 1 << index;
+        if (parts.length === index) parts.push(part);
+      }
+      if (!found.present && parts.length > 0) {
+        value = parts.join("");
+        state.hadCookie = true;
+      }
+    }
     if (!value) return newSession<T>(state);
     const now = this.#c.now();
     if (this.#codec) {
@@ -421,7 +440,8 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     let vary = false;
     const empty = session.isEmpty;
     if (s.hadCookie && empty) {
-      cookies.push(serializeCookie(this.cookieName, "", this.#deleteAttributes));
+      if (s.plainCookie || s.chunkMask === 0) cookies.push(serializeCookie(this.cookieName, "", this.#deleteAttributes));
+      this.#deleteChunks(s, 0, cookies);
       vary = true;
     } else {
       vary = s.accessed;
@@ -434,6 +454,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
         // against its own docs; we never create empty sessions and delete the cookie instead.
         save = false;
         if (s.hadCookie) cookies.push(serializeCookie(this.cookieName, "", this.#deleteAttributes));
+        this.#deleteChunks(s, 0, cookies);
         vary = true;
       }
       // Django saves below 500 (and only real statuses: 100 and up).
@@ -468,7 +489,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
             attributes.maxAge = maxAge;
             attributes.expires = new Date(now + maxAge * 1000);
           }
-          cookies.push(serializeCookie(this.cookieName, value, attributes));
+          this.#setCookie(s, value, attributes, cookies);
           vary = true;
           if (s.url !== null) this.#warnInsecure(s.url);
         }
@@ -499,6 +520,39 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
       throw error;
     }
     return s.id!;
+  }
+
+  /** The Set-Cookie lines for the session value: one cookie, or chunks when it is too long and chunking is on. */
+  #setCookie(s: SessionState, value: string, attributes: CookieAttributes, cookies: string[]): void {
+    const name = this.cookieName;
+    const chunks = this.#chunks;
+    if (chunks === false || name.length + value.length <= MAX_COOKIE_BYTES) {
+      cookies.push(serializeCookie(name, value, attributes));
+      this.#deleteChunks(s, 0, cookies);
+      return;
+    }
+    const parts: string[] = [];
+    for (let at = 0; at < value.length;) {
+      const size = MAX_COOKIE_BYTES - (name.length + 1 + String(parts.length).length);
+      parts.push(value.slice(at, at + size));
+      at += size;
+    }
+    if (parts.length > chunks) {
+      throw new SessionError(
+        "COOKIE_TOO_LARGE",
+        `Cannot send the session: it needs ${parts.length} cookies of 4096 bytes and cookieStore({ chunks }) allows ${chunks}`,
+      );
+    }
+    parts.forEach((part, index) => cookies.push(serializeCookie(`${name}.${index}`, part, attributes)));
+    if (s.plainCookie) cookies.push(serializeCookie(name, "", this.#deleteAttributes));
+    this.#deleteChunks(s, parts.length, cookies);
+  }
+
+  /** Delete the chunk cookies the request sent from index `from` on (stale parts of a longer value). */
+  #deleteChunks(s: SessionState, from: number, cookies: string[]): void {
+    for (let index = from; s.chunkMask >>> index !== 0; index++) {
+      if (s.chunkMask & (1 << index)) cookies.push(serializeCookie(`${this.cookieName}.${index}`, "", this.#deleteAttributes));
+    }
   }
 
   #warnInsecure(url: string): void {

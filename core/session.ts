@@ -107,6 +107,10 @@ export class SessionState {
    * first touch of the session, or at commit when a rule needs it; never for an untouched request.
    */
   pending: string | null = null;
+  /** Cookie store with chunks: which `<name>.<i>` cookies the request sent (bit i). */
+  chunkMask = 0;
+  /** Cookie store with chunks: the request sent the unchunked `<name>` cookie. */
+  plainCookie = false;
   /** The request URL when it was plain HTTP (for the insecure-cookie warning), else `null`. */
   url: string | null = null;
   /** The stored record already equals this state (set by cycleKey, cleared by any change). */
