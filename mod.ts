@@ -22,7 +22,7 @@
  * @module
  */
 export { createSessions, errorResponse, patchVary } from "./core/sessions.ts";
-export type { CookieOptions, Duration, SessionEvent, Sessions, SessionsOptions } from "./core/sessions.ts";
+export type { CookieOptions, Duration, Inspection, SessionEvent, Sessions, SessionsOptions } from "./core/sessions.ts";
 export { Session } from "./core/session.ts";
 export type { SessionData } from "./core/session.ts";
 export { SessionError } from "./core/errors.ts";

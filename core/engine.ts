@@ -46,7 +46,19 @@ export interface Sessions<T extends object = SessionData> {
   clearExpired(): Promise<number>;
   /** Import and derive the keys now instead of on the first request. */
   ready(): Promise<void>;
+  /** `true` when the store keeps records in this process only (the memory store): another process, a CLI say, sees none of them. */
+  readonly inProcessStore: boolean;
+  /**
+   * Read-only: what a cookie value (or a session id, for server stores) holds, for operators'
+   * tools (`satchel decode`). Never writes, never moves, never extends.
+   */
+  inspect(value: string): Promise<Inspection>;
 }
+
+/** What `sessions.inspect()` finds. `expires` is the stored absolute expiry (epoch ms). */
+export type Inspection =
+  | { status: "live"; data: Record<string, unknown>; expires: number }
+  | { status: "unknown" | "bad-signature" | "expired" | "malformed" };
 
 /** Constant-time string equality (the time depends on the lengths only). */
 function sameText(a: string, b: string): boolean {
@@ -70,6 +82,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
   readonly expireAtBrowserClose: boolean;
   readonly serverSide: boolean;
   readonly authBackend: string;
+  readonly inProcessStore: boolean;
   #c: Config;
   #server: ServerSessions | null;
   #codec: Codec | null;
@@ -90,6 +103,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     this.expireAtBrowserClose = config.expireAtBrowserClose;
     this.serverSide = !config.cookieMode;
     this.authBackend = config.authBackend;
+    this.inProcessStore = !config.cookieMode && (config.store as SessionStore).inProcess === true;
     this.#reporter = new Reporter({ onEvent: config.onEvent, now: config.now });
     const ring = new KeyRing(config.secrets, { crypto: config.crypto });
     const purpose = `cookie-store/${config.cookie.name}`;
@@ -575,6 +589,25 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
       if (answer) return answer;
       throw error;
     }
+  }
+
+  async inspect(value: string): Promise<Inspection> {
+    if (typeof value !== "string" || value === "") return { status: "malformed" };
+    const now = this.#c.now();
+    const plain = (data: Map<string, unknown>) => Object.fromEntries(data);
+    if (this.#codec) {
+      const decoded = await this.#codec.decode(value, now);
+      if (!decoded) return { status: "bad-signature" };
+      if (this.#ended(decoded.record, now)) return { status: "expired" };
+      const data = this.#parse(decoded.record.data);
+      return data ? { status: "live", data: plain(data), expires: decoded.record.expires } : { status: "malformed" };
+    }
+    if (!isWellFormedId(value)) return { status: "malformed" };
+    const hit = await this.#server!.find(value, now);
+    if (!hit) return { status: "unknown" };
+    if (this.#ended(hit.record, now)) return { status: "expired" };
+    const data = this.#parse(hit.record.data);
+    return data ? { status: "live", data: plain(data), expires: hit.record.expires } : { status: "malformed" };
   }
 
   async clearExpired(): Promise<number> {

@@ -56,6 +56,8 @@ export interface MemoryStoreOptions {
 /** A memory store, with its size for inspection. */
 export interface MemoryStore extends SessionStore {
   readonly rawIds: true;
+  /** Records live in this process only. */
+  readonly inProcess: true;
   /** How many records are held, live or not yet swept. */
   readonly size: number;
   clearExpired(now: number): Promise<number>;
@@ -184,6 +186,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
   return {
     rawIds: true,
+    inProcess: true,
     get size(): number {
       return nodes.size;
     },

@@ -11,7 +11,7 @@ import type { SessionsOptions } from "./options.ts";
 import type { SessionData } from "./session.ts";
 
 export { errorResponse, patchVary } from "./response.ts";
-export type { Sessions } from "./engine.ts";
+export type { Inspection, Sessions } from "./engine.ts";
 export type { CookieOptions, Duration, SessionEvent, SessionsOptions } from "./options.ts";
 
 /**

@@ -58,6 +58,11 @@ export interface SessionStore {
    * index-timing probe yields no usable cookie.
    */
   readonly rawIds?: boolean;
+  /**
+   * `true` for a store whose records live in this process only (the memory store): a CLI, or any
+   * other process, sees an empty store of its own.
+   */
+  readonly inProcess?: boolean;
   /** The live record, or `null`. Never returns a record with `expires <= now`; never creates one. */
   load(key: string, now: number): Promise<LoadedRecord | null>;
   /** Insert if absent; throws `SESSION_EXISTS` when the key is taken. Returns the new version, if any. */
