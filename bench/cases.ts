@@ -9,17 +9,8 @@ import { getIronSession } from "iron-session";
 import { SignJWT, jwtVerify } from "jose";
 import { Hono } from "hono";
 import { useSession } from "@hono/session";
+import { DATA, SECRET } from "./_data.ts";
 
-const SECRET = "bench-secret-0123456789-abcdefghijklmnop";
-const DATA = {
-  userId: "u_1234567890",
-  cart: ["sku-1", "sku-2", "sku-3", "sku-4", "sku-5"],
-  prefs: { theme: "dark", lang: "en-GB", tz: "Europe/London", currency: "GBP" },
-  csrf: "3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c",
-  visits: 42,
-  flags: { beta: true, newsletter: false, onboarding: "done" },
-  recent: ["/products/1", "/products/2", "/cart", "/checkout", "/account/orders/2024"],
-};
 
 /** One benchmark case: `run` does `per` requests' worth of work (default 1); `skip` says why it was not measured. */
 export type Case = { name: string; description: string; run: () => Promise<unknown>; per?: number; skip?: string };

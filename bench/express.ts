@@ -21,8 +21,8 @@ import express from "express";
 import expressSession from "express-session";
 import { createSessions, memoryStore } from "../mod.ts";
 import { session, sessionOf } from "../adapters/node.ts";
+import { SECRET } from "./_data.ts";
 
-const SECRET = "bench-secret-0123456789-abcdefghijklmnop";
 const SAMPLE_MS = Number(process.env.BENCH_SAMPLE_MS ?? 400);
 type Visits = { visits: number };
 

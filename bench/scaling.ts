@@ -12,8 +12,8 @@
 import { createSessions, cookieStore, memoryStore } from "../mod.ts";
 import type { Sessions } from "../mod.ts";
 import type { Case } from "./cases.ts";
+import { SECRET } from "./_data.ts";
 
-const SECRET = "bench-secret-0123456789-abcdefghijklmnop";
 type Cart = { userId: string; visits: number; items: { sku: string; qty: number; title: string }[] };
 
 /** A cart whose JSON is at least `bytes` long (the first item that reaches it stays). */

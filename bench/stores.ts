@@ -28,8 +28,8 @@ import type { Sessions } from "../mod.ts";
 import { redisStore } from "../stores/redis.ts";
 import { sqlStore } from "../stores/sql.ts";
 import { measure, summarize } from "./_measure.ts";
+import { SECRET } from "./_data.ts";
 
-const SECRET = "bench-secret-0123456789-abcdefghijklmnop";
 const SAMPLE_MS = Number(process.env.BENCH_SAMPLE_MS ?? 200);
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
