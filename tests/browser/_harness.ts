@@ -26,8 +26,8 @@ export async function chromiumAvailable(): Promise<boolean> {
     access(CHROMIUM, constants.X_OK));
 }
 
-/** Launch Debian's Chromium headless. Each test then opens its own fresh context (cookie jar). */
-export async function launchChromium(): Promise<Browser> {
+/** Launch Debian's Chromium headless, with `extraArgs` after the usual ones. Each test then opens its own fresh context (cookie jar). */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -39,6 +39,7 @@ export async function launchChromium(): Promise<Browser> {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...extraArgs,
     ],
     timeout: 20_000,
   });

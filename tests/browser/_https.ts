@@ -12,10 +12,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { chromium } from "playwright-core";
 import type { Browser } from "playwright-core";
 import { serviceAvailable } from "../_env.ts";
-import { CHROMIUM } from "./_harness.ts";
+import { launchChromium } from "./_harness.ts";
 
 const run = promisify(execFile);
 
@@ -110,19 +109,5 @@ async function serve(
 
 /** Launch Debian's Chromium headless with every host under `domain` resolved to 127.0.0.1. */
 export async function launchChromiumMapped(domain: string): Promise<Browser> {
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      `--host-resolver-rules=MAP *.${domain} 127.0.0.1`,
-    ],
-    timeout: 20_000,
-  });
+  return await launchChromium([`--host-resolver-rules=MAP *.${domain} 127.0.0.1`]);
 }
