@@ -1,7 +1,8 @@
 /**
  * Flash messages and Django's test cookie. A flashed value survives exactly one later read; two
  * concurrent requests never both take it, and concurrent flashes are never lost (the Remix "flash
- * never clears" and connect-flash problems), on the memory store and on real Redis.
+ * never clears" and connect-flash problems), on every real backend of tests/_backends.ts (memory,
+ * SQLite, files, Redis, PostgreSQL, MariaDB).
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -68,8 +69,7 @@ function flows(name: string, open: () => Promise<{ store: SessionStore; close():
   });
 }
 
-flows("the memory store", async () => ({ store: memoryStore(), close: async () => {} }));
-flows("Redis", BACKENDS.find((b) => b.name.startsWith("redis"))!.open);
+for (const backend of BACKENDS) flows(backend.name, backend.open);
 
 describe("Django's test cookie", () => {
   for (const [name, store] of [["memory store", () => memoryStore()], ["cookie store", () => cookieStore()]] as const) {
