@@ -169,7 +169,7 @@ const NEWLINE = 0x0a;
 const PAD_MARKER = 0x80;
 const MAX_PAD = 1024;
 /** The most cookies a chunked session may use: about 16 KiB, Node's default request-header limit. */
-const MAX_CHUNKS = 4;
+export const MAX_CHUNKS = 4;
 /**
  * Decompressed payloads larger than this are refused when read (a cookie is at most 4 KiB), so
  * serialized data larger than this is refused when written.

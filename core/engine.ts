@@ -8,7 +8,7 @@
  */
 import { getCookie, MAX_COOKIE_BYTES, parseCookie, serializeCookie } from "./cookie.ts";
 import type { CookieAttributes } from "./cookie.ts";
-import { CookieCodec } from "./cookie_store.ts";
+import { CookieCodec, MAX_CHUNKS } from "./cookie_store.ts";
 import { djangoCookieCodec, sessionAuthHash } from "./django.ts";
 import type { CookieStore } from "./cookie_store.ts";
 import { contractError, SessionError, storeFailure } from "./errors.ts";
@@ -309,15 +309,7 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     const lookup = this.#c.authHash;
     const user = s.data.get(USER_KEY);
     if (!lookup || user === undefined) return true;
-    let current: string | null;
-    try {
-      current = await lookup(String(user));
-    } catch (error) {
-      // The app's user lookup failed (its database is down, say): like a store outage, 503.
-      const failure = storeFailure("load", error);
-      this.#reporter.storeFailure("load", failure);
-      throw failure;
-    }
+    const current = await this.#lookupAuth(lookup, String(user));
     const index = await this.#authIndex(current, s.data.get(HASH_KEY));
     if (index > 0) {
       const fresh = await sessionAuthHash(current!, this.#c.secrets[0]!);
@@ -327,6 +319,21 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     if (index >= 0) return true;
     this.#emit("session.expired", "credentials");
     return false;
+  }
+
+  /**
+   * The `authHash` option's answer for `user`. When the app's user lookup fails (its database is
+   * down, say), it is answered like a store outage: `STORE_UNAVAILABLE` (503), reported once,
+   * with the user key scrubbed.
+   */
+  async #lookupAuth(lookup: NonNullable<Config["authHash"]>, user: string): Promise<string | null> {
+    try {
+      return await lookup(user);
+    } catch (error) {
+      const failure = storeFailure("load", error, [user]);
+      this.#reporter.storeFailure("load", failure);
+      throw failure;
+    }
   }
 
   /** Under which secret `stored` is the HMAC of the user's `current` auth hash, or -1. */
@@ -356,17 +363,19 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
     return (await this.#authIndex(await current, data.get(HASH_KEY))) < 0;
   }
 
-  /** A fresh empty state for the same request (cookie presence and URL kept). */
+  /** A fresh empty state for the same request (the cookies it sent and its URL kept, so commit deletes them). */
   #emptied(state: SessionState): SessionState {
     const fresh = new SessionState(this);
     fresh.hadCookie = state.hadCookie;
+    fresh.plainCookie = state.plainCookie;
+    fresh.chunkMask = state.chunkMask;
     fresh.url = state.url;
     return fresh;
   }
 
   async authDigest(userKey: string, authHash: string | null | undefined): Promise<string | null> {
     let hash: string | null | undefined = authHash;
-    if (hash === undefined) hash = this.#c.authHash ? await this.#c.authHash(userKey) : null;
+    if (hash === undefined) hash = this.#c.authHash ? await this.#lookupAuth(this.#c.authHash, userKey) : null;
     if (hash === null || hash === undefined) return null;
     if (typeof hash !== "string") throw new TypeError("Cannot log in: the auth hash must be a string");
     return await sessionAuthHash(hash, this.#c.secrets[0]!);
@@ -405,11 +414,12 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
       // A chunked session: <name>.0, <name>.1, ... joined, verified as one value.
       const jar = parseCookie(header);
       const parts: string[] = [];
-      for (let index = 0; index < this.#chunks; index++) {
+      // Chunks past today's cap (left by a larger `chunks` before) are noted, to be deleted, never joined.
+      for (let index = 0; index < MAX_CHUNKS; index++) {
         const part = jar[`${this.cookieName}.${index}`];
         if (part === undefined) continue;
         state.chunkMask |= 1 << index;
-        if (parts.length === index) parts.push(part);
+        if (parts.length === index && index < this.#chunks) parts.push(part);
       }
       if (!found.present && parts.length > 0) {
         value = parts.join("");
@@ -619,7 +629,9 @@ export class Engine<T extends object> implements Sessions<T>, SessionHost {
       );
     }
     parts.forEach((part, index) => cookies.push(serializeCookie(`${name}.${index}`, part, attributes)));
-    if (s.plainCookie) cookies.push(serializeCookie(name, "", this.#deleteAttributes));
+    // Always, not only when this request sent one: a concurrent request that shrank the session
+    // to one cookie may land first, and the plain cookie would then win over these chunks.
+    cookies.push(serializeCookie(name, "", this.#deleteAttributes));
     this.#deleteChunks(s, parts.length, cookies);
   }
 
