@@ -556,16 +556,26 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       const value = encodeRecord(record);
       const expiry = pxat(record.expires);
       let reply = await send(["EVAL", SAVE_SCRIPT, "1", stored, value, expiry, expected, ""], stored);
+      let indexed = false;
       if (Number(reply) === -2 && record.user !== undefined) {
         // The stored value's index entry does not cover this record: write one that does, then
         // repeat the save (still against `expected`), telling the script which `until` it covers.
         const until = indexUntil(record);
         await index(record.user, key, until);
+        indexed = true;
         reply = await send(["EVAL", SAVE_SCRIPT, "1", stored, value, expiry, expected, String(until)], stored);
       }
       const [code, tail] = Array.isArray(reply) ? reply : [reply, ""];
       const saved = Number(code);
-      if (saved === 0) throw interrupted();
+      if (saved === 0) {
+        // The record went (a logout) after this save wrote its entry: take the entry back (a gone
+        // key is never written again), rather than leave it for every listing of the user to skip.
+        if (indexed) {
+          const at = indexKey(record.user!);
+          await send(["ZREM", at, key], at);
+        }
+        throw interrupted();
+      }
       if (saved === -1) {
         throw new SessionError("SESSION_CONFLICT", "Cannot save session: it was changed by a concurrent request");
       }
