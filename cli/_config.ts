@@ -48,6 +48,14 @@ export function storeError(operation: string, error: unknown): Failure {
   );
 }
 
+/**
+ * A value as an operator pastes it: surrounding whitespace (a copied newline) and one pair of
+ * surrounding quotes (the JSON quotes of `list --json`, a shell-quoted copy) removed.
+ */
+export function unquoted(value: string): string {
+  return value.trim().replace(/^(["'])(.*)\1$/s, "$2").trim();
+}
+
 /** The package version: package.json next to the source (repo) or two levels up (dist/cli/). */
 export function version(): string {
   for (const path of ["../package.json", "../../package.json"]) {
@@ -61,32 +69,56 @@ export function version(): string {
   return "unknown";
 }
 
+/** Why a `.ts` config failed to load on Node, by the error's code; `""` when it is not about TypeScript. */
+function typeScriptHint(path: string, code: string | number | undefined): string {
+  if (!/\.m?ts$/.test(path)) return "";
+  if (code === "ERR_UNKNOWN_FILE_EXTENSION") return " (a .ts config needs Node 24, Deno or Bun; on older Node write it as .mjs)";
+  if (code === "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX") {
+    return " (Node only strips types: no enum, namespace or parameter properties; run the CLI with Deno or Bun, or write the config as .mjs)";
+  }
+  return "";
+}
+
+const isSessions = (value: unknown): value is ConfiguredSessions =>
+  typeof value === "object" && value !== null && typeof (value as ConfiguredSessions).clearExpired === "function";
+
+/** A `SessionStore` exported where `createSessions({ store })` belongs: it has clearExpired() too, but no handle(). */
+function isStore(value: unknown): boolean {
+  const v = value as Record<string, unknown> | null;
+  return typeof v === "object" && v !== null && typeof v.handle !== "function" &&
+    ["load", "create", "save", "delete"].every((method) => typeof v[method] === "function");
+}
+
+/**
+ * The config's sessions: the default export or the `sessions` export, whichever is the result of
+ * `createSessions()` (the default export may be the app's own), after calling it when it is a
+ * function and awaiting it when it is a Promise (`export default init()`).
+ */
 export async function loadConfig(path: string): Promise<{ sessions: ConfiguredSessions; close: (() => unknown) | undefined }> {
   const url = pathToFileURL(resolve(process.cwd(), path)).href;
   let mod: Record<string, unknown>;
   try {
     mod = await import(url);
   } catch (error) {
-    const hint = /\.m?ts$/.test(path) && /Unknown file extension|ERR_UNKNOWN_FILE_EXTENSION|SyntaxError/.test(describe(error))
-      ? " (a .ts config needs Node 24, Deno or Bun; on older Node write it as .mjs)"
-      : "";
-    throw new Failure(`cannot load the config module ${path}: ${describe(error)}${hint}`);
+    throw new Failure(`cannot load the config module ${path}: ${describe(error)}${typeScriptHint(path, describeError(error).code)}`);
   }
   const close = typeof mod.close === "function" ? (mod.close as () => unknown) : undefined;
-  let candidate = mod.default ?? mod.sessions;
-  if (typeof candidate === "function") {
+  let store = false;
+  for (const exported of new Set([mod.default, mod.sessions])) {
+    let candidate = exported;
     try {
-      candidate = await (candidate as () => unknown)();
+      candidate = await (typeof candidate === "function" ? (candidate as () => unknown)() : candidate);
     } catch (error) {
-      throw new Failure(`the config module ${path}'s exported function failed: ${describe(error)}`);
+      const what = typeof exported === "function" ? "exported function" : "exported Promise";
+      throw new Failure(`the config module ${path}'s ${what} failed: ${describe(error)}`);
     }
+    if (isStore(candidate)) store = true;
+    else if (isSessions(candidate)) return { sessions: candidate, close };
   }
-  if (typeof candidate !== "object" || candidate === null || typeof (candidate as ConfiguredSessions).clearExpired !== "function") {
-    throw new Failure(
-      `the config module ${path} must default-export (or export as "sessions") the result of createSessions(), or a function returning it`,
-    );
-  }
-  return { sessions: candidate as ConfiguredSessions, close };
+  if (store) throw new Failure(`the config module ${path} exports a store; export createSessions({ store, secret }) instead`);
+  throw new Failure(
+    `the config module ${path} must default-export (or export as "sessions") the result of createSessions(), or a function returning it`,
+  );
 }
 
 /** `sessions[method]`, bound; a `Failure` naming the fix when the config's satchel predates it. */

@@ -10,7 +10,7 @@
  * @module
  */
 import type { Inspection } from "../core/engine.ts";
-import { Failure, need, refuseMemoryStore, storeError, UsageError } from "./_config.ts";
+import { Failure, need, refuseMemoryStore, storeError, unquoted, UsageError } from "./_config.ts";
 import type { ConfiguredSessions } from "./_config.ts";
 import { progress, safeJson, withProgress } from "./_terminal.ts";
 import type { Output } from "./_terminal.ts";
@@ -28,14 +28,16 @@ export async function clearExpired(sessions: ConfiguredSessions, out: Output): P
   let removed: number;
   try {
     removed = await withProgress(bar, "removing expired sessions", () => sessions.clearExpired());
+    bar.show(`removed ${removed}…`);
   } catch (error) {
     if (error instanceof TypeError && /doesn't support clearing/.test(error.message)) {
       throw new Failure("Session store doesn't support clearing expired sessions.");
     }
     throw storeError("clear-expired", error);
+  } finally {
+    // Erased on a failure too, so the error starts its own line.
+    bar.done();
   }
-  bar.show(`removed ${removed}…`);
-  bar.done();
   await out.line(`Removed ${removed} expired session${removed === 1 ? "" : "s"}.`);
   return 0;
 }
@@ -46,10 +48,10 @@ export async function decode(sessions: ConfiguredSessions, value: string | undef
   if (value === undefined || value === "") throw new UsageError("decode needs a cookie value or session id", "decode");
   refuseMemoryStore(sessions, "decode", "Decode with the config of a store the CLI can reach (fileStore, sqlStore, redisStore, denoKvStore).");
   const inspect = need(sessions, "inspect", "decode");
-  // A pasted "name=value" or a quoted value: keep the value only.
+  // A pasted "name=value", quoted or with whitespace around: keep the value only.
   const name = sessions.cookieName ?? "sessionid";
-  if (value.startsWith(`${name}=`)) value = value.slice(name.length + 1);
-  value = value.replace(/^"(.*)"$/, "$1");
+  value = unquoted(value);
+  if (value.startsWith(`${name}=`)) value = unquoted(value.slice(name.length + 1));
   let found: Inspection;
   try {
     found = await inspect(value);

@@ -15,7 +15,7 @@
  * @module
  */
 import type { SessionInfo } from "../core/operations.ts";
-import { Failure, need, refuseMemoryStore, storeError } from "./_config.ts";
+import { Failure, need, refuseMemoryStore, storeError, unquoted } from "./_config.ts";
 import type { ConfiguredSessions } from "./_config.ts";
 import { progress, safeJson, shown, withProgress } from "./_terminal.ts";
 import type { Output } from "./_terminal.ts";
@@ -146,7 +146,7 @@ export async function revoke(sessions: ConfiguredSessions, target: { handle: str
   const revokeOne = need(sessions, "revoke", "revoke");
   let ended: boolean;
   try {
-    ended = await revokeOne(target.handle);
+    ended = await revokeOne(unquoted(target.handle));
   } catch (error) {
     if (error instanceof TypeError && !/has no list\(\)|cookie store/.test(error.message)) {
       throw new Failure(

@@ -41,25 +41,41 @@ export function shown(user: string | null): string {
 
 /**
  * stdout, one line at a time: waits for `drain` when the pipe is full (a listing of a large store
- * never sits in memory), and stops writing once the reader has gone (`satchel list | head`).
+ * never sits in memory), and stops writing once stdout has failed. A closed pipe (EPIPE: the
+ * reader went away, `satchel list | head`) is a quiet stop; any other failure (a full disk) is
+ * kept as `failure`, for the exit status: output errors are never taken for the store's.
  */
 export class Output {
-  #closed = false;
+  #error: unknown;
 
   constructor() {
-    process.stdout.on("error", () => {
-      this.#closed = true;
-    });
+    process.stdout.on("error", (error) => this.#fail(error));
   }
 
-  /** `true` once stdout has failed (the reader closed the pipe): stop producing. */
+  #fail(error: unknown): void {
+    this.#error ??= error ?? new Error("stdout failed");
+  }
+
+  /** `true` once stdout has failed: stop producing. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#error !== undefined;
+  }
+
+  /** Why stdout failed, unless it was the reader going away (EPIPE), which is not a failure. */
+  get failure(): unknown {
+    const code = (this.#error as { code?: unknown } | undefined)?.code;
+    return code === "EPIPE" ? undefined : this.#error;
   }
 
   async line(text: string): Promise<void> {
-    if (this.#closed) return;
-    if (process.stdout.write(`${text}\n`)) return;
+    if (this.closed) return;
+    try {
+      if (process.stdout.write(`${text}\n`)) return;
+    } catch (error) {
+      // Deno's stdout may throw instead of emitting "error".
+      this.#fail(error);
+      return;
+    }
     await new Promise<void>((resolve) => {
       const done = () => {
         process.stdout.off("drain", done);
@@ -70,17 +86,27 @@ export class Output {
       process.stdout.on("error", done);
     });
   }
-}
 
-/** Resolves once everything written to stdout so far has been handed to the OS (before `process.exit`). */
-export function flushStdout(): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      process.stdout.write("", () => resolve());
-    } catch {
-      resolve();
-    }
-  });
+  /**
+   * Resolves once everything written so far has been handed to the OS (before `process.exit`), or
+   * stdout has failed: a write callback may never come after a failure, so "error" ends the wait too.
+   */
+  flush(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (error?: unknown) => {
+        if (error) this.#fail(error);
+        process.stdout.off("error", done);
+        resolve();
+      };
+      process.stdout.on("error", done);
+      try {
+        process.stdout.write("", done);
+      } catch (error) {
+        done(error);
+      }
+    });
+  }
 }
 
 /** An overwritten stderr line, only when stderr is a terminal or SATCHEL_PROGRESS=1. */

@@ -11,10 +11,10 @@
  * ```
  *
  * `--config` names a module (resolved against the working directory) whose default export, or
- * whose `sessions` export, is the result of `createSessions(...)` or a (possibly async) function
- * returning one. An exported `close()` is awaited before exit. `.js`/`.mjs` configs run on any
- * supported Node (the npm package's `dist/cli/satchel.js`); `.ts` configs need a runtime that
- * strips types (Node 24, Deno, Bun).
+ * whose `sessions` export, is the result of `createSessions(...)`, a Promise of it, or a (possibly
+ * async) function returning one. An exported `close()` is awaited before exit, for at most 3 s.
+ * `.js`/`.mjs` configs run on any supported Node (the npm package's `dist/cli/satchel.js`); `.ts`
+ * configs need a runtime that strips types (Node 24, Deno, Bun).
  *
  * Decisions, written down:
  * - Output: results go to stdout; progress goes to stderr, only on a terminal (or with
@@ -26,7 +26,8 @@
  * - The commands live in `_maintenance.ts` (clear-expired, decode) and `_operations.ts` (list,
  *   count, revoke); the texts in `_help.ts`.
  *
- * Exit status: 0 success, 1 failure (store, config, no such session), 2 usage error.
+ * Exit status: 0 success, 1 failure (store, config, no such session, output that cannot be
+ * written), 2 usage error. A reader that went away (`satchel list | head`) is not a failure.
  *
  * @module
  */
@@ -35,7 +36,7 @@ import { describe, Failure, loadConfig, UsageError, version } from "./_config.ts
 import { HELP } from "./_help.ts";
 import { clearExpired, decode } from "./_maintenance.ts";
 import { count, list, revoke } from "./_operations.ts";
-import { flushStdout, Output } from "./_terminal.ts";
+import { Output } from "./_terminal.ts";
 
 interface Parsed {
   command: string | undefined;
@@ -48,8 +49,15 @@ interface Parsed {
 }
 
 const COMMANDS = new Set(["clear-expired", "decode", "list", "count", "revoke", "help"]);
-/** A `list` handle (sealed, base64url) may start with "-": taken as the handle, not an option. */
-const DASHED_HANDLE = /^-[A-Za-z0-9_-]{38,}$/;
+/** The CLI's own options: after `--user`/`--config`, one of them means the value is missing (an empty, unquoted `$U`). */
+const OPTIONS = new Set(["--config", "-c", "--user", "-u", "--json", "--help", "-h", "--version", "-v", "-V", "--"]);
+/**
+ * A `list` handle (sealed, base64url) or a cookie value (base64url segments) may start with "-":
+ * for revoke and decode it is taken as the value, not an option.
+ */
+const DASHED_VALUE = /^-[A-Za-z0-9_.:-]{38,}$/;
+/** An unknown option is named in the error only when it looks like one: anything else may be a pasted cookie. */
+const OPTION_NAME = /^--?[a-z][a-z-]{0,24}$/;
 
 /** `--name value` or `--name=value`; `undefined` when `arg` is not that option. */
 function optionValue(argv: readonly string[], i: number, long: string, short: string, command: string | undefined): { value: string; next: number } | undefined {
@@ -58,6 +66,8 @@ function optionValue(argv: readonly string[], i: number, long: string, short: st
   let next = i;
   if (arg === long || arg === short) {
     value = argv[++next];
+    // `--user=--json` still names such a user.
+    if (value !== undefined && OPTIONS.has(value)) value = undefined;
   } else if (arg.startsWith(`${long}=`)) {
     value = arg.slice(long.length + 1);
   } else {
@@ -73,6 +83,10 @@ function parse(argv: readonly string[]): Parsed {
     const arg = argv[i]!;
     const config = optionValue(argv, i, "--config", "-c", parsed.command);
     const user = config ? undefined : optionValue(argv, i, "--user", "-u", parsed.command);
+    // Given twice, one would silently win: refused (revoke --user a --user b must not end b's sessions only).
+    if ((config && parsed.config !== undefined) || (user && parsed.user !== undefined)) {
+      throw new UsageError(`${config ? "--config" : "--user"} given twice`, parsed.command);
+    }
     if (config) {
       parsed.config = config.value;
       i = config.next;
@@ -88,12 +102,12 @@ function parse(argv: readonly string[]): Parsed {
     } else if (arg === "--") {
       parsed.rest.push(...argv.slice(i + 1));
       break;
-    } else if (parsed.command === "revoke" && DASHED_HANDLE.test(arg)) {
+    } else if ((parsed.command === "revoke" || parsed.command === "decode") && DASHED_VALUE.test(arg)) {
       parsed.rest.push(arg);
     } else if (arg.startsWith("-") && arg.length > 1) {
-      // Never echo an unknown option's value part: it might be a pasted cookie.
-      const name = arg.split("=")[0]!.slice(0, 40);
-      throw new UsageError(`unknown option ${name}`, parsed.command);
+      // Never echo an unknown option's value part, nor an "option" that may be a pasted cookie.
+      const name = arg.split("=")[0]!;
+      throw new UsageError(OPTION_NAME.test(name) ? `unknown option ${name}` : "unknown option (not shown: not an option name)", parsed.command);
     } else if (parsed.command === undefined) {
       // A long unknown word may be a pasted cookie or id: name it only when it is short.
       if (!COMMANDS.has(arg)) throw new UsageError(arg.length <= 20 ? `unknown command "${arg}"` : "unknown command (not shown: too long)");
@@ -184,19 +198,39 @@ async function main(argv: readonly string[], out: Output): Promise<number> {
     console.error(`satchel: ${error instanceof Failure ? error.message : `${command} failed: ${describe(error)}`}`);
     return 1;
   } finally {
-    if (close) {
-      try {
-        await close();
-      } catch (error) {
-        console.error(`satchel: close() failed: ${describe(error)}`);
-      }
+    if (close) await closeConfig(close);
+  }
+}
+
+const CLOSE_TIMEOUT_MS = 3000;
+
+/**
+ * Await the config's `close()`, for at most 3 s: one that never settles (a pool waiting on a
+ * checked-out client) must neither hang the command nor change its exit status.
+ */
+async function closeConfig(close: () => unknown): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS)));
+  try {
+    const closed = Promise.resolve().then(close).then(() => true);
+    if (!await Promise.race([closed, timedOut])) {
+      console.error(`satchel: close() did not finish in ${CLOSE_TIMEOUT_MS / 1000} s; exiting without waiting for it`);
     }
+  } catch (error) {
+    console.error(`satchel: close() failed: ${describe(error)}`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
 // Exit explicitly (a config module may hold open handles: database pools, timers), once stdout
-// has been handed everything: a piped stdout may still be writing.
+// has been handed everything: a piped stdout may still be writing. Output that could not be
+// written (a full disk) fails the command; a reader that went away (EPIPE) does not.
 const out = new Output();
-const status = await main(process.argv.slice(2), out);
-await flushStdout();
+let status = await main(process.argv.slice(2), out);
+await out.flush();
+if (out.failure !== undefined) {
+  console.error(`satchel: cannot write the output: ${describe(out.failure)}`);
+  if (status === 0) status = 1;
+}
 process.exit(status);

@@ -82,11 +82,15 @@ const MAX_INPUT = 4096;
  * - MySQL/MariaDB's `Duplicate entry '...'` and the quoted name after `for key`;
  * - the value quoted by a failed cast: PostgreSQL's `invalid input syntax for type T: "..."`,
  *   MySQL's `Incorrect T value: '...'`;
- * - everything after `command was:` (Upstash quotes the whole command, key and value included).
+ * - everything after `command was:` (Upstash quotes the whole command, key and value included);
+ * - the password of a connection URL (`postgres://app:PASSWORD@host`, `redis://:PASSWORD@host`):
+ *   drivers, configs and URL parsers quote the URL they were given. Anchored on `://`, so it costs
+ *   nothing on text without one; up to the last `@` before a space, as a password may hold `@`.
  */
 const RULES: ReadonlyArray<readonly [RegExp, string]> = [
   // Each quoted value runs to its closing delimiter or, when there is none (a message cut short), to the end.
   [/, command was:[\s\S]*$/, `, command was: ${REDACTED}`],
+  [/(:\/\/[^\s:/@]*:)\S*@/g, `$1${REDACTED}@`],
   [/(Key \([^)]*\)=\()[\s\S]*?(\)(?=\s+(?:already exists|is not present|conflicts with))|\)\.?$|$)/g, `$1${REDACTED}$2`],
   [/(Failing row contains \()[\s\S]*$/, `$1${REDACTED}).`],
   [/(Duplicate entry ')[\s\S]*?(' for key |$)/g, `$1${REDACTED}$2`],
