@@ -9,12 +9,12 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import process from "node:process";
 import { runtime } from "./_env.ts";
+import { systemNode } from "./_node20.ts";
 import { fileStore } from "../stores/file.ts";
 import { denoKvStore } from "../stores/deno_kv.ts";
 import type { DenoKvLike } from "../stores/deno_kv.ts";
@@ -394,18 +394,6 @@ describe(`satchel CLI (${runtime})`, () => {
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /^Removed \d+ expired sessions?\.\n$/);
   });
-
-  /** The machine's Node 20 (the first `node` on PATH outside node_modules), or null. */
-  function systemNode(): string | null {
-    for (const entry of (process.env.PATH ?? "").split(":")) {
-      if (entry === "" || entry.includes("node_modules")) continue;
-      const candidate = join(entry, "node");
-      if (!existsSync(candidate)) continue;
-      const v = spawnSync(candidate, ["--version"], { encoding: "utf8" });
-      return v.status === 0 && v.stdout.startsWith("v20.") ? candidate : null;
-    }
-    return null;
-  }
 
   const node20 = runtime === "node" ? systemNode() : null;
   if (runtime === "node" && node20 === null) console.log("SKIP: cli.test.ts built-CLI test: no Node 20 on PATH");

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import process from "node:process";
 import { runtime } from "./_env.ts";
+import { systemNode } from "./_node20.ts";
 import type { Sessions } from "../mod.ts";
 import { describeError } from "../core/errors.ts";
 
@@ -453,18 +454,6 @@ describe(`satchel CLI review (${runtime})`, () => {
 // -------------------------------------------------------------------------------------------------
 // The built CLI on the machine's Node 20
 // -------------------------------------------------------------------------------------------------
-
-/** The machine's Node 20 (the first `node` on PATH outside node_modules), or null. */
-function systemNode(): string | null {
-  for (const entry of (process.env.PATH ?? "").split(":")) {
-    if (entry === "" || entry.includes("node_modules")) continue;
-    const candidate = join(entry, "node");
-    if (!existsSync(candidate)) continue;
-    const v = spawnSync(candidate, ["--version"], { encoding: "utf8" });
-    return v.status === 0 && v.stdout.startsWith("v20.") ? candidate : null;
-  }
-  return null;
-}
 
 const node20 = runtime === "node" ? systemNode() : null;
 
