@@ -25,8 +25,8 @@
  * `clearExpired` delete the entry with the record, in one operation too. Deno KV stores a key
  * part as UTF-8, so an unpaired surrogate in a user key reads back as U+FFFD and two such users
  * can share entry keys: a listing reads the user from the record and yields exactly the one
- * asked for. Keys are limited to 2 KiB in all, so a user key of more than about 1 900 UTF-8
- * bytes (far beyond any real one) makes a bound write fail.
+ * asked for. Keys are limited to 2 KiB in all: a prefix is refused past 1 200 encoded bytes, so
+ * that the entry of every user key `login()` accepts (at most 765 UTF-8 bytes) fits.
  *
  * **Listing.** `list({ user, now })` lists the entries under `[...prefix, "user", user]` and
  * reads each record they name. An entry whose record is gone or bound elsewhere (left by a
@@ -141,6 +141,28 @@ const SAVE_ATTEMPTS = 8;
 /** The key part under the prefix that holds the per-user index. */
 const INDEX = "user";
 
+/**
+ * The longest prefix, in encoded key bytes, under which every index entry fits Deno KV's 2 048-byte
+ * key limit: an entry adds "user" (6 bytes), the user (`login()` takes 255 UTF-16 units: at most
+ * 765 UTF-8 bytes, no NUL, plus 2) and the store key (at most 64 characters, plus 2).
+ */
+const MAX_PREFIX_BYTES = 2048 - (6 + 767 + 66) - 9;
+const utf8 = new TextEncoder();
+
+/** A key's size as Deno KV encodes it (tuple layer: a type byte, the bytes with NUL escaped, a terminator). */
+function keySize(parts: readonly DenoKvKeyPart[]): number {
+  let size = 0;
+  for (const part of parts) {
+    if (typeof part === "string" || part instanceof Uint8Array) {
+      const bytes = typeof part === "string" ? utf8.encode(part) : part;
+      size += 2 + bytes.length + bytes.filter((byte) => byte === 0).length;
+    } else if (typeof part === "number") size += 9;
+    else if (typeof part === "bigint") size += 2 + Math.ceil((part < 0n ? -part : part).toString(16).length / 2);
+    else size += 1;
+  }
+  return size;
+}
+
 /** A string as Deno KV keeps it in a key: UTF-8, so an unpaired surrogate becomes U+FFFD. */
 function asKeyPart(text: string): string {
   return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
@@ -205,6 +227,13 @@ export function denoKvStore(options: DenoKvStoreOptions): DenoKvStore {
   }
   if (!Array.isArray(prefix)) {
     throw new TypeError("Cannot create denoKvStore as prefix must be an array of key parts");
+  }
+  const size = keySize(prefix);
+  if (size > MAX_PREFIX_BYTES) {
+    throw new TypeError(
+      `Cannot create denoKvStore as prefix takes ${size} bytes as a key: with the longest user key login() accepts, ` +
+        `its index entries would pass Deno KV's 2 KiB key limit; keep it under ${MAX_PREFIX_BYTES} bytes`,
+    );
   }
   const base: DenoKvKeyPart[] = [...prefix];
   const headOf = (key: string): DenoKvKey => [...base, key, 0];

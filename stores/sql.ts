@@ -242,6 +242,8 @@ interface Statements {
   extraColumns: [string, string, string][];
   /** Create the user index on a table that lacks it. */
   userIndex: string;
+  /** The user index's name. */
+  userIndexName: string;
 }
 
 /**
@@ -296,7 +298,10 @@ function buildStatements(dialect: SqlDialect, layout: SqlLayout, table: string):
   const bigint = dialect === "sqlite" || dialect === "d1" ? "integer" : "bigint";
   // Compared byte for byte: MariaDB/MySQL's default collations would match "Ada" to "ada".
   const userType = my ? `varchar(${USER_LENGTH}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin` : pg ? `varchar(${USER_LENGTH})` : "text";
-  const userIdxName = my ? `${c.user}_idx` : indexName(table, `${c.user}_idx`);
+  // Index names are per schema on PostgreSQL and SQLite: the Django layout's suffix must never
+  // spell a satchel-layout table's (`django_session` + "_satchel_user_idx" was exactly what a
+  // satchel table `django_session_satchel` + "_user_idx" gave), so it ends differently.
+  const userIdxName = my ? `${c.user}_idx` : indexName(table, django ? "satchel_uidx" : "user_idx");
   // MariaDB/MySQL: a 191-character prefix (764 bytes) stays within InnoDB's 767-byte column
   // prefix limit of the COMPACT and REDUNDANT row formats an old Django table may still use.
   const userIdxColumns = `${my ? `${user}(191)` : user}, ${expires}`;
@@ -356,6 +361,7 @@ function buildStatements(dialect: SqlDialect, layout: SqlLayout, table: string):
     create_schema,
     extraColumns,
     userIndex: my ? `ALTER TABLE ${t} ADD ${userIdx}` : createUserIdx,
+    userIndexName: userIdxName,
   };
   if (pg) {
     // All SQL above is ours and holds no literal "?": number the placeholders for PostgreSQL.
@@ -481,7 +487,13 @@ export function sqlStore(options: SqlStoreOptions): SqlStore {
     for (const [, columnProbe, alter] of sql.extraColumns) {
       if (!(await probe(columnProbe))) await runDdl([alter], () => probe(columnProbe));
     }
-    if (!(await indexed())) await runDdl([sql.userIndex], indexed);
+    if (!(await indexed())) {
+      await runDdl([sql.userIndex], indexed);
+      // `CREATE INDEX IF NOT EXISTS` does nothing when another table holds an index of that name.
+      if (!(await indexed())) {
+        throw new Error(`sqlStore: cannot create the user index ${sql.userIndexName} on ${table}: another table has an index of that name; rename that index`);
+      }
+    }
     if (!(await probe(sql.probeAll))) {
       throw new Error(`sqlStore: table ${table} exists but does not have the columns of the "${layout}" layout`);
     }
