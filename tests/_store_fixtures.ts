@@ -31,9 +31,9 @@ export function rec(now: number, data = '{"a":1}', ttl = 60_000): SessionRecord 
   return { data, expires: now + ttl, created: now, active: now };
 }
 
-/** `rec(now, "{}", ttl)`, bound to `user` when one is given. */
-export function bound(now: number, user: string | undefined, ttl = 60_000): SessionRecord {
-  return user === undefined ? rec(now, "{}", ttl) : { ...rec(now, "{}", ttl), user };
+/** `rec(now, data, ttl)`, bound to `user` when one is given. */
+export function bound(now: number, user: string | undefined, ttl = 60_000, data = "{}"): SessionRecord {
+  return user === undefined ? rec(now, data, ttl) : { ...rec(now, data, ttl), user };
 }
 
 /** The keys a listing yields, sorted. */

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import pg from "pg";
 import postgres from "postgres";
 import mysql from "mysql2/promise";
-import type { ListedRecord, SessionRecord, Version } from "../core/types.ts";
+import type { ListedRecord, Version } from "../core/types.ts";
 import { sqlStore } from "../stores/sql.ts";
 import type { SqlClient } from "../stores/sql.ts";
 import { fileStore } from "../stores/file.ts";
@@ -23,7 +23,7 @@ import type { DenoKvKey, DenoKvLike } from "../stores/deno_kv.ts";
 import { tieredStore } from "../stores/tiered.ts";
 import { memoryStore } from "../mod.ts";
 import { runtime, serviceAvailable } from "./_env.ts";
-import { keyMaker } from "./_store_fixtures.ts";
+import { bound, keyMaker, keysOf } from "./_store_fixtures.ts";
 
 const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const MYSQL_URL = process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test";
@@ -33,17 +33,6 @@ const hexKey = (): string => [...crypto.getRandomValues(new Uint8Array(32))].map
 
 type Row = Record<string, unknown>;
 type Param = string | number | null;
-
-function bound(now: number, user: string | undefined, ttl = 60_000, data = '{"a":1}'): SessionRecord {
-  const record: SessionRecord = { data, expires: now + ttl, created: now, active: now };
-  return user === undefined ? record : { ...record, user };
-}
-
-async function keysOf(iterable: AsyncIterable<ListedRecord>): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const { key } of iterable) keys.push(key);
-  return keys.sort();
-}
 
 // ---- SQL engines ----
 

@@ -12,11 +12,10 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { createClient } from "redis";
 import { createSessions } from "../mod.ts";
-import type { ListedRecord, SessionRecord } from "../core/types.ts";
 import { redisStore } from "../stores/redis.ts";
 import type { RedisLike, RedisStore } from "../stores/redis.ts";
 import { serviceAvailable } from "./_env.ts";
-import { keyMaker, redisFixtures } from "./_store_fixtures.ts";
+import { bound, keyMaker, keysOf, redisFixtures } from "./_store_fixtures.ts";
 import type { NodeRedis } from "./_store_fixtures.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -31,16 +30,6 @@ const HOUR = 3_600_000;
 let users = 0;
 const freshUser = (label = "u") => `${label}:{${RUN}.${++users}}`;
 
-function bound(now: number, user: string | undefined, ttl = 60_000, data = '{"a":1}'): SessionRecord {
-  const record: SessionRecord = { data, expires: now + ttl, created: now, active: now };
-  return user === undefined ? record : { ...record, user };
-}
-
-async function keysOf(iterable: AsyncIterable<ListedRecord>): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const { key } of iterable) keys.push(key);
-  return keys.sort();
-}
 
 /** A promise and the function that settles it. */
 function gate(): { wait: Promise<void>; open: () => void } {
