@@ -9,11 +9,12 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import process from "node:process";
-import { runtime } from "./_env.ts";
+import { inCI, runtime } from "./_env.ts";
 import { systemNode } from "./_node20.ts";
 import { fileStore } from "../stores/file.ts";
 import { denoKvStore } from "../stores/deno_kv.ts";
@@ -270,6 +271,32 @@ describe(`satchel CLI (${runtime})`, () => {
     assert.ok(again.stderr.startsWith(`${erase}removing expired sessions…`), again.stderr);
     assert.ok(again.stderr.includes(`${erase}removed 0…`), again.stderr);
     assert.ok(again.stderr.endsWith("\r\x1b[2K"), "the progress line is erased before the result");
+  });
+
+  test("clear-expired on a real terminal (a pty from script(1)): progress without SATCHEL_PROGRESS, erased before the result", async (t) => {
+    const script = "/usr/bin/script"; // util-linux, in every Debian
+    if (!existsSync(script)) {
+      assert.ok(!inCI, "script(1) (util-linux) is required in CI for the terminal test");
+      console.warn("\n!!!!! SKIPPED: script(1) is not installed; the real-terminal CLI test did not run. !!!!!\n");
+      return t.skip("no script(1)");
+    }
+    await config(
+      "tty.ts",
+      `import { createSessions } from ${JSON.stringify(MOD)};`,
+      `import { fileStore } from ${JSON.stringify(FILE_STORE)};`,
+      `export default createSessions({ secret: ${JSON.stringify(SECRET)}, store: fileStore({ dir: ${JSON.stringify(join(dir, "tty-sessions"))} }) });`,
+    );
+    const argv = [process.execPath, ...(runtime === "deno" ? ["run", "-A", "--unstable-kv"] : []), CLI, "clear-expired", "--config", "tty.ts"];
+    const command = argv.map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(" ");
+    const base: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", TERM: "dumb" };
+    delete base.SATCHEL_PROGRESS;
+    // script -e: its status is the command's; on the pty stdout and stderr are one stream, "\n" becomes "\r\n".
+    const result = spawnSync(script, ["-qec", command, "/dev/null"], { cwd: dir, encoding: "utf8", timeout: 60_000, env: base });
+    if (result.error) throw result.error;
+    assert.equal(result.status, 0, result.stdout);
+    const erase = "\r\u001b[2K";
+    assert.ok(result.stdout.includes(`${erase}removing expired sessions…`), JSON.stringify(result.stdout));
+    assert.ok(result.stdout.includes(`${erase}removed 0…${erase}Removed 0 expired sessions.\r\n`), JSON.stringify(result.stdout));
   });
 
   test("clear-expired refuses a memory-store config (exit 1) instead of reporting Removed 0", async () => {
